@@ -1,0 +1,742 @@
+//! One call's state machine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchyard_sdk::protocol::{
+    ABI_VERSION, Action, CallInfo, Event, NodeInfo, StepInput, ToolCall, Vars,
+};
+
+use super::log::{CallSetup, Entry, EventLog};
+use crate::flow::{Budget, CompiledFlow, Target, interpolate};
+use crate::host::{StepError, StepErrorCode};
+
+/// What the runtime says when a node fails and nothing catches the error.
+const APOLOGY: &str = "Sorry, something went wrong. Goodbye.";
+
+/// Something that happens to a call from outside the flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// The caller pressed keys.
+    Digits { digits: String },
+    /// The caller said something (already transcribed).
+    Speech { text: String },
+    /// The caller hung up.
+    Hangup,
+    /// Time passed: the clock now reads `now_ms`. Timers due fire in order.
+    Clock { now_ms: i64 },
+    /// The model answered the pending `llm` action.
+    LlmReply {
+        #[serde(default)]
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCall>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The endpoint answered the pending `http` action.
+    HttpResult {
+        status: u16,
+        #[serde(default)]
+        body: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The pending `transfer` finished.
+    TransferResult {
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The pending secure capture finished (sealed: no digits here).
+    SecureResult {
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last4: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        brand: Option<String>,
+    },
+}
+
+/// The flows a call may run: its own and the sub-flows it uses, by name.
+#[derive(Debug, Clone)]
+pub struct FlowSet {
+    root: String,
+    flows: HashMap<String, Arc<CompiledFlow>>,
+}
+
+impl FlowSet {
+    /// A set with just one flow, which is also the root.
+    pub fn single(flow: CompiledFlow) -> Self {
+        let root = flow.flow.name.clone();
+        FlowSet {
+            root: root.clone(),
+            flows: HashMap::from([(root, Arc::new(flow))]),
+        }
+    }
+
+    /// A set whose root is `root`, with sub-flows.
+    pub fn new(
+        root: Arc<CompiledFlow>,
+        others: impl IntoIterator<Item = Arc<CompiledFlow>>,
+    ) -> Self {
+        let mut flows: HashMap<_, _> = others
+            .into_iter()
+            .map(|f| (f.flow.name.clone(), f))
+            .collect();
+        let name = root.flow.name.clone();
+        flows.insert(name.clone(), root);
+        FlowSet { root: name, flows }
+    }
+
+    /// The root flow.
+    pub fn root(&self) -> &Arc<CompiledFlow> {
+        &self.flows[&self.root]
+    }
+
+    /// A flow by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<CompiledFlow>> {
+        self.flows.get(name)
+    }
+}
+
+/// What the current node waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Caller input (or nothing in particular: input is still delivered).
+    Caller,
+    Llm,
+    Http,
+    Transfer,
+    SecureCapture,
+}
+
+struct Frame {
+    flow: Arc<CompiledFlow>,
+    node: String,
+    state: Value,
+}
+
+/// What to do next inside the run loop.
+enum Work {
+    Enter(String),
+    Event(Event),
+    Outcome(String),
+}
+
+/// One call: the flow stack, variables, the clock, timers, budgets and
+/// the event log.
+pub struct CallSession {
+    flows: Arc<FlowSet>,
+    setup: CallSetup,
+    budget: Budget,
+    stack: Vec<Frame>,
+    vars: Vars,
+    now_ms: i64,
+    timer: Option<i64>,
+    waiting: Waiting,
+    visits: u32,
+    steps: u32,
+    hanging_up: bool,
+    ended: Option<String>,
+    flow_source: Option<String>,
+    log: EventLog,
+    out: Vec<Action>,
+}
+
+impl std::fmt::Debug for CallSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSession")
+            .field("id", &self.setup.id)
+            .field("node", &self.current_node())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallSetup {
+    /// A call for tests: no numbers, locale en-US, starting at `start_ms`.
+    pub fn test(id: &str, start_ms: i64) -> Self {
+        CallSetup {
+            id: id.to_owned(),
+            from: String::new(),
+            to: String::new(),
+            locale: "en-US".to_owned(),
+            jurisdiction: Vec::new(),
+            vars: Vars::new(),
+            start_ms,
+        }
+    }
+}
+
+impl CallSession {
+    /// A call on the root flow of `flows`, not started yet.
+    pub fn new(flows: Arc<FlowSet>, setup: CallSetup) -> Self {
+        let root = flows.root().clone();
+        let mut vars = root.flow.vars.clone();
+        vars.insert("caller_number".into(), Value::String(setup.from.clone()));
+        vars.insert("called_number".into(), Value::String(setup.to.clone()));
+        vars.extend(setup.vars.clone());
+        CallSession {
+            budget: root.flow.budget,
+            now_ms: setup.start_ms,
+            stack: vec![Frame {
+                node: root.flow.entry.clone(),
+                flow: root,
+                state: Value::Null,
+            }],
+            flows,
+            setup,
+            vars,
+            timer: None,
+            waiting: Waiting::Caller,
+            visits: 0,
+            steps: 0,
+            hanging_up: false,
+            ended: None,
+            flow_source: None,
+            log: EventLog::default(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Starts the call at the root flow's entry.
+    pub fn start(&mut self) -> Vec<Action> {
+        let root = self.flows.root().clone();
+        let mut plugins = BTreeMap::new();
+        for flow in self.flows.flows.values() {
+            for plugin in flow.plugins.values() {
+                plugins.insert(
+                    format!("{}@{}", plugin.manifest().name, plugin.manifest().version),
+                    plugin.digest().to_owned(),
+                );
+            }
+        }
+        self.log.push(
+            self.now_ms,
+            Entry::Started {
+                call: self.setup.clone(),
+                flow: root.flow.name.clone(),
+                flow_digest: root.digest.clone(),
+                flow_source: self.flow_source.clone(),
+                plugins,
+            },
+        );
+        let entry = root.flow.entry.clone();
+        self.run(Work::Enter(entry));
+        std::mem::take(&mut self.out)
+    }
+
+    /// Delivers one input and returns the actions it caused.
+    pub fn deliver(&mut self, input: Input) -> Vec<Action> {
+        self.log.push(
+            self.now_ms,
+            Entry::Input {
+                input: input.clone(),
+            },
+        );
+        if self.ended.is_some() {
+            return Vec::new();
+        }
+        match input {
+            Input::Clock { now_ms } => self.advance(now_ms),
+            Input::Digits { digits } => self.caller_event(Event::Digits { digits }),
+            Input::Speech { text } => self.caller_event(Event::Speech {
+                text,
+                confidence: None,
+            }),
+            Input::Hangup => {
+                self.hanging_up = true;
+                self.timer = None;
+                self.run(Work::Event(Event::Hangup));
+                self.end("caller hung up");
+            }
+            Input::LlmReply {
+                text,
+                tool_calls,
+                error,
+            } => self.answer(
+                Waiting::Llm,
+                Event::LlmReply {
+                    text,
+                    tool_calls,
+                    error,
+                },
+            ),
+            Input::HttpResult {
+                status,
+                body,
+                error,
+            } => self.answer(
+                Waiting::Http,
+                Event::HttpResult {
+                    status,
+                    body,
+                    error,
+                },
+            ),
+            Input::TransferResult { ok, reason } => {
+                self.answer(Waiting::Transfer, Event::TransferResult { ok, reason })
+            }
+            Input::SecureResult {
+                ok,
+                token,
+                last4,
+                brand,
+            } => self.answer(
+                Waiting::SecureCapture,
+                Event::SecureResult {
+                    ok,
+                    token,
+                    last4,
+                    brand,
+                },
+            ),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// When the next timer fires, if one is armed.
+    pub fn next_deadline(&self) -> Option<i64> {
+        if self.ended.is_some() {
+            None
+        } else {
+            self.timer
+        }
+    }
+
+    /// Why the call ended, once it has.
+    pub fn ended(&self) -> Option<&str> {
+        self.ended.as_deref()
+    }
+
+    /// The node the call is on (of the innermost flow).
+    pub fn current_node(&self) -> Option<&str> {
+        self.stack.last().map(|f| f.node.as_str())
+    }
+
+    /// The call's variables.
+    pub fn vars(&self) -> &Vars {
+        &self.vars
+    }
+
+    /// The virtual clock.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// The event log so far.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Records where the flow came from (a file path or a stored version)
+    /// in the log's first entry, so `switchyard replay` can find it.
+    pub fn with_flow_source(mut self, source: impl Into<String>) -> Self {
+        self.flow_source = Some(source.into());
+        self
+    }
+
+    /// Whether the current node waits for an answer from a provider (LLM,
+    /// HTTP endpoint, transfer, secure capture) rather than the caller.
+    pub fn awaiting(&self) -> Option<&'static str> {
+        if self.ended.is_some() {
+            return None;
+        }
+        match self.waiting {
+            Waiting::Caller => None,
+            Waiting::Llm => Some("llm"),
+            Waiting::Http => Some("http"),
+            Waiting::Transfer => Some("transfer"),
+            Waiting::SecureCapture => Some("secure_capture"),
+        }
+    }
+
+    fn caller_event(&mut self, event: Event) {
+        if self.waiting != Waiting::Caller {
+            let reason = format!(
+                "{} while waiting for {}",
+                event.kind(),
+                self.awaiting().unwrap_or("nothing")
+            );
+            self.log.push(self.now_ms, Entry::Ignored { reason });
+            return;
+        }
+        self.timer = None;
+        self.run(Work::Event(event));
+    }
+
+    fn answer(&mut self, expected: Waiting, event: Event) {
+        if self.waiting != expected {
+            let reason = format!("{} while not waiting for it", event.kind());
+            self.log.push(self.now_ms, Entry::Ignored { reason });
+            return;
+        }
+        self.waiting = Waiting::Caller;
+        self.run(Work::Event(event));
+    }
+
+    fn advance(&mut self, to_ms: i64) {
+        while let Some(due) = self.timer.filter(|due| *due <= to_ms) {
+            self.now_ms = self.now_ms.max(due);
+            self.timer = None;
+            let node = self.current_node().unwrap_or_default().to_owned();
+            self.log.push(self.now_ms, Entry::Timer { node });
+            self.run(Work::Event(Event::Timeout));
+            if self.ended.is_some() {
+                return;
+            }
+        }
+        self.now_ms = self.now_ms.max(to_ms);
+        let elapsed = self.now_ms - self.setup.start_ms;
+        if elapsed > self.budget.max_duration_ms as i64 {
+            let reason = format!(
+                "duration budget exceeded: call ran {elapsed} ms, limit {} ms",
+                self.budget.max_duration_ms
+            );
+            self.end_with_apology(&reason);
+        }
+    }
+
+    fn run(&mut self, first: Work) {
+        let mut next = Some(first);
+        while let Some(work) = next.take() {
+            if self.ended.is_some() {
+                return;
+            }
+            next = match work {
+                Work::Enter(node) => self.enter(node),
+                Work::Event(event) => self.step(event),
+                Work::Outcome(outcome) if self.hanging_up => {
+                    let _ = outcome;
+                    None
+                }
+                Work::Outcome(outcome) => self.take_outcome(outcome),
+            };
+        }
+    }
+
+    fn enter(&mut self, node: String) -> Option<Work> {
+        self.visits += 1;
+        if self.visits > self.budget.max_node_visits {
+            let reason = format!(
+                "node-visit budget exceeded: {} visits, limit {}",
+                self.visits, self.budget.max_node_visits
+            );
+            self.end_with_apology(&reason);
+            return None;
+        }
+        let frame = self.stack.last_mut().expect("a call always has a frame");
+        frame.node = node.clone();
+        frame.state = Value::Null;
+        self.timer = None;
+        self.waiting = Waiting::Caller;
+        let flow = frame.flow.flow.name.clone();
+        self.log.push(self.now_ms, Entry::Enter { flow, node });
+        Some(Work::Event(Event::Enter))
+    }
+
+    fn step(&mut self, event: Event) -> Option<Work> {
+        self.steps += 1;
+        if self.steps > self.budget.max_steps {
+            let reason = format!(
+                "step budget exceeded: {} steps, limit {}",
+                self.steps, self.budget.max_steps
+            );
+            self.end_with_apology(&reason);
+            return None;
+        }
+        let frame = self.stack.last().expect("a call always has a frame");
+        let flow = frame.flow.clone();
+        let node_id = frame.node.clone();
+        let node = &flow.flow.nodes[&node_id];
+        let plugin = flow
+            .plugin(&node_id)
+            .expect("compiled flows bind every node")
+            .clone();
+        let config = interpolate(&node.config, &self.vars);
+        let event_kind = event.kind();
+        let input = StepInput {
+            abi: ABI_VERSION,
+            node: NodeInfo {
+                id: node_id.clone(),
+                config,
+            },
+            call: CallInfo {
+                id: self.setup.id.clone(),
+                locale: flow.flow.locale.clone(),
+                jurisdiction: self.setup.jurisdiction.clone(),
+                vars: self.vars.clone(),
+                now_ms: self.now_ms,
+                seed: seed(&self.setup.id, self.steps),
+            },
+            state: std::mem::take(&mut self.stack.last_mut().expect("frame").state),
+            event,
+        };
+        let result = plugin.step(&input);
+        let output = result.output.and_then(|output| match &output.exit {
+            Some(exit)
+                if !plugin
+                    .manifest()
+                    .outcomes_for(&input.node.config)
+                    .contains(exit) =>
+            {
+                Err(StepError::new(
+                    StepErrorCode::UndeclaredOutcome,
+                    format!(
+                        "took outcome \"{exit}\", which {} does not declare",
+                        node.uses
+                    ),
+                ))
+            }
+            _ => Ok(output),
+        });
+        self.log.push(
+            self.now_ms,
+            Entry::Step {
+                flow: flow.flow.name.clone(),
+                node: node_id.clone(),
+                event: event_kind.to_owned(),
+                exit: output.as_ref().ok().and_then(|o| o.exit.clone()),
+                logs: result.logs,
+            },
+        );
+        let output = match output {
+            Ok(output) => output,
+            Err(error) => {
+                self.log.push(
+                    self.now_ms,
+                    Entry::PluginError {
+                        node: node_id,
+                        error,
+                    },
+                );
+                return Some(Work::Outcome("error".into()));
+            }
+        };
+        self.stack.last_mut().expect("frame").state = output.state;
+        if let Some(vars) = output.vars {
+            self.set_vars(vars);
+        }
+        let mut subflow = None;
+        for action in output.actions {
+            if let Some(child) = self.apply(&node_id, action) {
+                subflow = Some(child);
+            }
+            if self.ended.is_some() {
+                return None;
+            }
+        }
+        match (output.exit, subflow) {
+            (Some(exit), _) => Some(Work::Outcome(exit)),
+            (None, Some(child)) => self.call_subflow(&node_id, &child),
+            (None, None) => None,
+        }
+    }
+
+    fn set_vars(&mut self, vars: Vars) {
+        self.log
+            .push(self.now_ms, Entry::Vars { vars: vars.clone() });
+        self.vars.extend(vars);
+    }
+
+    /// Carries out one action. Returns a sub-flow name to enter, if any.
+    fn apply(&mut self, node: &str, action: Action) -> Option<String> {
+        self.log.push(
+            self.now_ms,
+            Entry::Action {
+                node: node.to_owned(),
+                action: action.clone(),
+            },
+        );
+        let mut subflow = None;
+        match &action {
+            Action::Gather(gather) => {
+                self.waiting = Waiting::Caller;
+                self.timer = gather.timeout_ms.map(|t| self.now_ms + t as i64);
+            }
+            Action::Listen { timeout_ms } => {
+                self.waiting = Waiting::Caller;
+                self.timer = timeout_ms.map(|t| self.now_ms + t as i64);
+            }
+            Action::Llm(_) => self.waiting = Waiting::Llm,
+            Action::Http(_) => self.waiting = Waiting::Http,
+            Action::Transfer { .. } => self.waiting = Waiting::Transfer,
+            Action::SecureCapture { .. } => self.waiting = Waiting::SecureCapture,
+            Action::SetVars { vars } => {
+                let vars = vars.clone();
+                self.vars.extend(vars);
+            }
+            Action::Subflow { flow } => subflow = Some(flow.clone()),
+            Action::Hangup { reason } => {
+                let reason = reason
+                    .clone()
+                    .unwrap_or_else(|| format!("flow hung up at node \"{node}\""));
+                self.out.push(action);
+                self.end(&reason);
+                return None;
+            }
+            Action::Say { .. }
+            | Action::Play { .. }
+            | Action::Record { .. }
+            | Action::Disclose { .. } => {}
+        }
+        self.out.push(action);
+        subflow
+    }
+
+    fn call_subflow(&mut self, node: &str, child: &str) -> Option<Work> {
+        let Some(flow) = self.flows.get(child).cloned() else {
+            let error = StepError::new(
+                StepErrorCode::BadOutput,
+                format!("no flow named \"{child}\" is available to this call"),
+            );
+            self.log.push(
+                self.now_ms,
+                Entry::PluginError {
+                    node: node.to_owned(),
+                    error,
+                },
+            );
+            return Some(Work::Outcome("error".into()));
+        };
+        if self.stack.len() >= 8 {
+            let error = StepError::new(
+                StepErrorCode::StackOverflow,
+                "sub-flows nested more than 8 deep",
+            );
+            self.log.push(
+                self.now_ms,
+                Entry::PluginError {
+                    node: node.to_owned(),
+                    error,
+                },
+            );
+            return Some(Work::Outcome("error".into()));
+        }
+        let entry = flow.flow.entry.clone();
+        for (name, value) in &flow.flow.vars {
+            self.vars
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+        self.stack.push(Frame {
+            flow,
+            node: entry.clone(),
+            state: Value::Null,
+        });
+        Some(Work::Enter(entry))
+    }
+
+    fn take_outcome(&mut self, outcome: String) -> Option<Work> {
+        let frame = self.stack.last().expect("frame");
+        let flow = frame.flow.clone();
+        let node_id = frame.node.clone();
+        let node = &flow.flow.nodes[&node_id];
+        match node.on.get(&outcome).map(|t| Target::parse(t)) {
+            Some(Target::Node(next)) => Some(Work::Enter(next.to_owned())),
+            Some(Target::Return(result)) => {
+                let result = result.to_owned();
+                self.stack.pop();
+                if self.stack.is_empty() {
+                    self.end(&format!("flow returned \"{result}\""));
+                    return None;
+                }
+                Some(Work::Event(Event::SubflowResult { outcome: result }))
+            }
+            None if outcome == "error" => match &flow.flow.on_error {
+                Some(fallback) if *fallback != node_id => {
+                    self.log.push(
+                        self.now_ms,
+                        Entry::Fallback {
+                            node: node_id,
+                            to: Some(fallback.clone()),
+                        },
+                    );
+                    Some(Work::Enter(fallback.clone()))
+                }
+                _ => {
+                    self.log.push(
+                        self.now_ms,
+                        Entry::Fallback {
+                            node: node_id.clone(),
+                            to: None,
+                        },
+                    );
+                    self.end_with_apology(&format!(
+                        "node \"{node_id}\" failed and nothing catches its error"
+                    ));
+                    None
+                }
+            },
+            None => {
+                let error = StepError::new(
+                    StepErrorCode::UndeclaredOutcome,
+                    format!("outcome \"{outcome}\" has no edge"),
+                );
+                self.log.push(
+                    self.now_ms,
+                    Entry::PluginError {
+                        node: node_id,
+                        error,
+                    },
+                );
+                Some(Work::Outcome("error".into()))
+            }
+        }
+    }
+
+    fn end_with_apology(&mut self, reason: &str) {
+        for action in [
+            Action::Say {
+                text: APOLOGY.to_owned(),
+                barge_in: false,
+            },
+            Action::Hangup {
+                reason: Some(reason.to_owned()),
+            },
+        ] {
+            self.log.push(
+                self.now_ms,
+                Entry::Action {
+                    node: "(runtime)".into(),
+                    action: action.clone(),
+                },
+            );
+            self.out.push(action);
+        }
+        self.end(reason);
+    }
+
+    fn end(&mut self, reason: &str) {
+        if self.ended.is_none() {
+            self.ended = Some(reason.to_owned());
+            self.timer = None;
+            self.log.push(
+                self.now_ms,
+                Entry::Ended {
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+    }
+}
+
+/// A per-step seed from the call id and step number (splitmix64), so that
+/// replay hands plugins the same "randomness".
+fn seed(call_id: &str, step: u32) -> u64 {
+    let mut x = call_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    x = x
+        .wrapping_add(step as u64)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}

@@ -1,0 +1,531 @@
+//! WebAssembly plugins on wasmtime: a pooling allocator with copy-on-write
+//! memory images, modules compiled once per digest and pre-linked
+//! (`InstancePre`), and a fresh instance for every step.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use switchyard_sdk::protocol::{StepInput, StepOutput};
+use wasmtime::{
+    Caller, Config, Enabled, Engine, ExternType, FuncType, InstanceAllocationStrategy, InstancePre,
+    Linker, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
+};
+
+use super::{HostConfig, LoadError, LogLine, StepError, StepErrorCode, StepLimits, StepResult};
+
+const HOST_MODULE: &str = "switchyard:host/v1";
+const ABI_MARKER: &str = "switchyard_abi_v1";
+const ALLOC_EXPORT: &str = "switchyard_alloc";
+const STEP_EXPORT: &str = "switchyard_step";
+
+/// How often the epoch advances; CPU deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The shared wasmtime engine, linker and module cache.
+pub(super) struct WasmEngine {
+    engine: Engine,
+    linker: Linker<StepState>,
+    cache: Mutex<HashMap<[u8; 32], Arc<WasmModule>>>,
+    /// Where compiled modules are kept between processes, if anywhere.
+    disk_cache: Option<PathBuf>,
+    /// Names the engine configuration in cache file names, so a changed
+    /// wasmtime or configuration never loads an incompatible artefact.
+    engine_key: String,
+    _ticker: EpochTicker,
+}
+
+impl WasmEngine {
+    pub(super) fn new(host: &HostConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(host.max_concurrent_instances)
+            .total_memories(host.max_concurrent_instances)
+            .total_tables(host.max_concurrent_instances)
+            .max_memory_size(host.memory_bytes as usize)
+            // Keep the first pages of a slot mapped between instances and reset
+            // them by scanning for dirty pages instead of unmapping: the main
+            // reason a fresh instance costs microseconds (see ../shared/MACHINE.md).
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(host.wasm_stack_bytes);
+        let engine = Engine::new(&config).map_err(|e| LoadError::HostConfig(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap(HOST_MODULE, "output", host_output)
+            .and_then(|l| l.func_wrap(HOST_MODULE, "log", host_log))
+            .map_err(|e| LoadError::HostConfig(e.to_string()))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(WasmEngine {
+            _ticker: EpochTicker::start(&engine),
+            engine_key: format!("{:016x}", hasher.finish()),
+            disk_cache: host.module_cache_dir.clone(),
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Compiles and checks a module, or returns the cached one with the same digest.
+    pub(super) fn load(&self, bytes: &[u8]) -> Result<Arc<WasmModule>, LoadError> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(module) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok(module.clone());
+        }
+        let module = self.compile(bytes, &digest)?;
+        check_imports(&module)?;
+        check_exports(&module)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Compile(e.to_string()))?;
+        let module = Arc::new(WasmModule {
+            engine: self.engine.clone(),
+            pre,
+        });
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, module.clone());
+        Ok(module)
+    }
+}
+
+impl WasmEngine {
+    /// Compiles a module, or loads the compiled artefact from the disk
+    /// cache. Compiling costs about 0.1 s per 100 KB with Cranelift, which a
+    /// command-line run would otherwise pay for every plugin on every start.
+    fn compile(&self, bytes: &[u8], digest: &[u8; 32]) -> Result<Module, LoadError> {
+        let compile =
+            || Module::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")));
+        let Some(dir) = &self.disk_cache else {
+            return compile();
+        };
+        let path = dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_key));
+        if path.is_file() {
+            // SAFETY: files in the cache directory are written only by
+            // `Module::serialize` below, for an engine whose compatibility
+            // hash is part of the name; wasmtime checks the header again and
+            // a file that does not deserialise is compiled afresh. The
+            // directory belongs to the user running the host.
+            if let Ok(module) = unsafe { Module::deserialize_file(&self.engine, &path) } {
+                return Ok(module);
+            }
+        }
+        let module = compile()?;
+        if let Ok(serialized) = module.serialize() {
+            // Best effort: a cache that cannot be written only costs time.
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, serialized).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        Ok(module)
+    }
+}
+
+fn signature(ty: &FuncType) -> String {
+    let list = |types: &mut dyn Iterator<Item = ValType>| {
+        types.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "({}) -> ({})",
+        list(&mut ty.params()),
+        list(&mut ty.results())
+    )
+}
+
+fn check_imports(module: &Module) -> Result<(), LoadError> {
+    for import in module.imports() {
+        let expected = match (import.module(), import.name()) {
+            (HOST_MODULE, "output") => "(i32, i32) -> ()",
+            (HOST_MODULE, "log") => "(i32, i32, i32) -> ()",
+            (module, name) => {
+                return Err(LoadError::UnknownImport {
+                    module: module.into(),
+                    name: name.into(),
+                });
+            }
+        };
+        let found = match import.ty() {
+            ExternType::Func(ty) => signature(&ty),
+            other => format!("a {}", extern_kind(&other)),
+        };
+        if found != expected {
+            return Err(LoadError::ImportSignature {
+                name: import.name().into(),
+                expected: expected.into(),
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn extern_kind(ty: &ExternType) -> &'static str {
+    match ty {
+        ExternType::Func(_) => "function",
+        ExternType::Global(_) => "global",
+        ExternType::Table(_) => "table",
+        ExternType::Memory(_) => "memory",
+        ExternType::Tag(_) => "tag",
+    }
+}
+
+fn check_exports(module: &Module) -> Result<(), LoadError> {
+    let exports: HashMap<&str, ExternType> = module.exports().map(|e| (e.name(), e.ty())).collect();
+    if !exports.contains_key(ABI_MARKER) {
+        if let Some(other) = exports.keys().find(|n| n.starts_with("switchyard_abi_")) {
+            return Err(LoadError::WrongAbi {
+                found: (*other).to_owned(),
+            });
+        }
+        return Err(LoadError::MissingExport {
+            name: ABI_MARKER.into(),
+            expected: "a function () -> () marking ABI v1".into(),
+        });
+    }
+    let wanted = [
+        (ABI_MARKER, Some("() -> ()")),
+        (ALLOC_EXPORT, Some("(i32) -> (i32)")),
+        (STEP_EXPORT, Some("(i32, i32) -> (i32)")),
+        ("memory", None),
+    ];
+    for (name, func_signature) in wanted {
+        let expected = match func_signature {
+            Some(sig) => format!("a function {sig}"),
+            None => "a memory".to_owned(),
+        };
+        let found = match exports.get(name) {
+            None => {
+                return Err(LoadError::MissingExport {
+                    name: name.into(),
+                    expected,
+                });
+            }
+            Some(ExternType::Func(ty)) => format!("a function {}", signature(ty)),
+            Some(ExternType::Memory(ty)) if ty.is_64() => "a 64-bit memory".to_owned(),
+            Some(ExternType::Memory(_)) => "a memory".to_owned(),
+            Some(other) => format!("a {}", extern_kind(other)),
+        };
+        if found != expected {
+            return Err(LoadError::ExportSignature {
+                name: name.into(),
+                expected,
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A compiled, checked, pre-linked module.
+pub(super) struct WasmModule {
+    engine: Engine,
+    pre: InstancePre<StepState>,
+}
+
+/// Per-step store data: limits, the output handed back, and log lines.
+struct StepState {
+    limits: StepLimits,
+    output: Option<Vec<u8>>,
+    logs: Vec<LogLine>,
+    log_bytes: u64,
+    /// The limit a host function or the memory limiter enforced, so the
+    /// resulting trap can be reported with its real cause.
+    violation: Option<StepError>,
+}
+
+impl ResourceLimiter for StepState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limits.memory_bytes {
+            let error = StepError::new(
+                StepErrorCode::MemoryLimit,
+                format!(
+                    "memory.grow from {current} to {desired} bytes exceeds the limit of {} bytes",
+                    self.limits.memory_bytes
+                ),
+            );
+            self.violation = Some(error.clone());
+            return Err(wasmtime::format_err!("{error}"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+fn guest_bytes(
+    caller: &mut Caller<'_, StepState>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| wasmtime::format_err!("guest has no memory export"))?;
+    let start = ptr as u32 as usize;
+    let end = start.checked_add(len as u32 as usize);
+    let data = memory.data(&caller);
+    match end.and_then(|end| data.get(start..end)) {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Err(wasmtime::format_err!(
+            "guest passed bytes {start}+{len} outside its memory"
+        )),
+    }
+}
+
+fn host_output(mut caller: Caller<'_, StepState>, ptr: i32, len: i32) -> wasmtime::Result<()> {
+    let limit = caller.data().limits.output_bytes;
+    let violation = if len as u32 as u64 > limit {
+        Some(StepError::new(
+            StepErrorCode::OutputLimit,
+            format!(
+                "output of {} bytes exceeds the limit of {limit} bytes",
+                len as u32
+            ),
+        ))
+    } else if caller.data().output.is_some() {
+        Some(StepError::new(
+            StepErrorCode::BadOutput,
+            "output called twice in one step",
+        ))
+    } else {
+        None
+    };
+    if let Some(error) = violation {
+        caller.data_mut().violation = Some(error.clone());
+        return Err(wasmtime::format_err!("{error}"));
+    }
+    let bytes = guest_bytes(&mut caller, ptr, len)?;
+    caller.data_mut().output = Some(bytes);
+    Ok(())
+}
+
+fn host_log(
+    mut caller: Caller<'_, StepState>,
+    level: i32,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<()> {
+    let state = caller.data();
+    let total = state.log_bytes + len as u32 as u64;
+    if total > state.limits.log_bytes {
+        let error = StepError::new(
+            StepErrorCode::LogLimit,
+            format!(
+                "log output of {total} bytes exceeds the limit of {} bytes",
+                state.limits.log_bytes
+            ),
+        );
+        caller.data_mut().violation = Some(error.clone());
+        return Err(wasmtime::format_err!("{error}"));
+    }
+    let bytes = guest_bytes(&mut caller, ptr, len)?;
+    let level = match level {
+        0 => "debug",
+        1 => "info",
+        2 => "warn",
+        _ => "error",
+    };
+    let state = caller.data_mut();
+    state.log_bytes = total;
+    state.logs.push(LogLine {
+        level: level.into(),
+        message: String::from_utf8_lossy(&bytes).into_owned(),
+    });
+    Ok(())
+}
+
+impl WasmModule {
+    pub(super) fn step(&self, input: &StepInput, limits: &StepLimits) -> StepResult {
+        let mut store = Store::new(
+            &self.engine,
+            StepState {
+                limits: *limits,
+                output: None,
+                logs: Vec::new(),
+                log_bytes: 0,
+                violation: None,
+            },
+        );
+        store.limiter(|state| state);
+        // One tick of slack: the current tick may be about to end.
+        store.set_epoch_deadline(limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
+        store.epoch_deadline_trap();
+        let output = self.run(&mut store, input);
+        let state = store.into_data();
+        StepResult {
+            output,
+            logs: state.logs,
+        }
+    }
+
+    fn run(
+        &self,
+        store: &mut Store<StepState>,
+        input: &StepInput,
+    ) -> Result<StepOutput, StepError> {
+        let input = serde_json::to_vec(input).map_err(|e| {
+            StepError::new(
+                StepErrorCode::Trap,
+                format!("input does not serialise: {e}"),
+            )
+        })?;
+        let status = (|| -> wasmtime::Result<i32> {
+            let instance = self.pre.instantiate(&mut *store)?;
+            let alloc = instance.get_typed_func::<i32, i32>(&mut *store, ALLOC_EXPORT)?;
+            let step = instance.get_typed_func::<(i32, i32), i32>(&mut *store, STEP_EXPORT)?;
+            let memory = instance
+                .get_memory(&mut *store, "memory")
+                .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+            let len = i32::try_from(input.len())?;
+            let ptr = alloc.call(&mut *store, len)?;
+            memory.write(&mut *store, ptr as u32 as usize, &input)?;
+            step.call(&mut *store, (ptr, len))
+        })();
+        let state = store.data_mut();
+        match status {
+            Err(error) => Err(classify(error, state)),
+            Ok(0) => match state.output.take() {
+                None => Err(StepError::new(
+                    StepErrorCode::NoOutput,
+                    "switchyard_step returned 0 without calling output",
+                )),
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                    StepError::new(
+                        StepErrorCode::BadOutput,
+                        format!("output is not a valid step output: {e}"),
+                    )
+                }),
+            },
+            Ok(code) => {
+                let reason = state
+                    .logs
+                    .last()
+                    .map(|l| l.message.clone())
+                    .unwrap_or_default();
+                Err(StepError::new(
+                    StepErrorCode::RejectedInput,
+                    format!(
+                        "switchyard_step returned status {code}{}{reason}",
+                        if reason.is_empty() { "" } else { ": " }
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Names the real cause of a failed call: a limit the host enforced, a
+/// known trap, or a guest panic reported through `log` just before the
+/// `unreachable` trap.
+fn classify(error: wasmtime::Error, state: &mut StepState) -> StepError {
+    if let Some(violation) = state.violation.take() {
+        return violation;
+    }
+    let message = format!("{error:#}");
+    if message.contains("concurrent") && message.contains("limit") {
+        return StepError::new(
+            StepErrorCode::HostBusy,
+            "every plugin instance slot is busy",
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => StepError::new(
+            StepErrorCode::CpuLimit,
+            format!(
+                "step ran past its CPU deadline of {} ms",
+                state.limits.cpu_ms
+            ),
+        ),
+        Some(Trap::StackOverflow) => {
+            StepError::new(StepErrorCode::StackOverflow, "wasm call stack exhausted")
+        }
+        Some(Trap::UnreachableCodeReached) => {
+            match state
+                .logs
+                .iter()
+                .rev()
+                .find(|l| l.message.starts_with("panic: "))
+            {
+                Some(line) => StepError::new(
+                    StepErrorCode::GuestPanic,
+                    format!(
+                        "guest panicked: {}",
+                        line.message.trim_start_matches("panic: ")
+                    ),
+                ),
+                None => StepError::new(
+                    StepErrorCode::Trap,
+                    "wasm `unreachable` instruction executed",
+                ),
+            }
+        }
+        Some(trap) => StepError::new(StepErrorCode::Trap, trap.to_string()),
+        None => StepError::new(StepErrorCode::Trap, message),
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] so that CPU deadlines
+/// fire; stops when the engine is gone.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak: Weak<AtomicBool> = Arc::downgrade(&stop);
+        let engine = engine.weak();
+        std::thread::Builder::new()
+            .name("switchyard-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    let (Some(stop), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
+                        break;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

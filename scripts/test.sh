@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a Debian machine that
+# has only the Rust toolchain, then checks formatting, lints, the committed
+# plugin modules, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian's rustc-web carries the standard library sources, which is how the
+# wasm32 plugins are built where `rustup target add` cannot download
+# (see ../shared/MACHINE.md); wabt gives wasm-objdump for inspecting modules.
+need=()
+{ [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; } || need+=(rustc-web cargo-web rust-web-src)
+command -v wasm-ld-22 >/dev/null || need+=(lld-22)
+command -v wasm-objdump >/dev/null || need+=(wabt)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== committed plugin modules match their sources"
+scripts/build-plugins.sh --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
+
+echo "== tests"
+cargo test --workspace --release --locked

@@ -1,0 +1,589 @@
+//! The `switchyard` command line (clap). Commands that need no API server:
+//! `validate`, `test`, `call`, `replay`, `plugin check`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use switchyard_runtime::convo::{self, describe, parse_http, parse_llm};
+use switchyard_runtime::exec::{CallSession, CallSetup, EventLog, FlowSet, Input, replay};
+use switchyard_runtime::flow::{
+    DirFlowSource, FlowSource, load_flow_set, returns_of, validate_source,
+};
+use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_package_dir};
+use switchyard_sdk::protocol::Action;
+
+use crate::bundled_flows::{self, WithBundled};
+
+/// Switchyard: sandboxed, compliant call flows.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+pub struct Cli {
+    /// Extra plugin packages: a directory of package directories (each with manifest.json).
+    #[arg(long, global = true, value_name = "DIR")]
+    plugins: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check flows and report every problem with its JSON pointer; exit 1 if any.
+    Validate {
+        #[arg(required = true)]
+        flows: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run conversation tests (*.convo files, or directories holding them).
+    Test {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write each call's event log to DIR/<test>.jsonl (for `replay`).
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+    },
+    /// Hold a call with a flow in the terminal (a file, or a bundled flow by name).
+    Call {
+        flow: String,
+        /// The caller's number.
+        #[arg(long, default_value = "+15555550100")]
+        from: String,
+        /// The called number.
+        #[arg(long, default_value = "+15555550199")]
+        to: String,
+        /// Pretend the call starts at this RFC 3339 time (the clock still runs).
+        #[arg(long)]
+        at: Option<String>,
+        /// Write the call's event log here when it ends.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+    },
+    /// Re-run a call's event log and check that the same actions come out.
+    Replay {
+        log: PathBuf,
+        /// The flow file; defaults to the one recorded in the log.
+        #[arg(long)]
+        flow: Option<PathBuf>,
+    },
+    /// Plugin package tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Check a plugin package: manifest, schema, ABI, imports and exports.
+    Check {
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let host = PluginHost::new(HostConfig {
+        module_cache_dir: module_cache_dir(),
+        ..HostConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let registry = registry(&host, &cli.plugins)?;
+    match cli.command {
+        Command::Validate { flows, format } => Ok(validate(&registry, &flows, format)),
+        Command::Test { paths, log_dir } => test(&registry, &paths, log_dir.as_deref()),
+        Command::Call {
+            flow,
+            from,
+            to,
+            at,
+            log,
+        } => call(&registry, &flow, from, to, at, log.as_deref()),
+        Command::Replay { log, flow } => replay_log(&registry, &log, flow.as_deref()),
+        Command::Plugin {
+            command: PluginCommand::Check { path, format },
+        } => Ok(plugin_check(&host, &path, format)),
+    }
+}
+
+/// `$SWITCHYARD_CACHE_DIR`, else `$XDG_CACHE_HOME/switchyard/modules`,
+/// else `~/.cache/switchyard/modules`: compiled plugins survive between runs.
+fn module_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SWITCHYARD_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("switchyard/modules"))
+}
+
+fn registry(host: &PluginHost, extra: &[PathBuf]) -> Result<PluginRegistry, String> {
+    let mut registry = host
+        .bundled_registry()
+        .map_err(|e| format!("bundled plugins: {e}"))?;
+    for dir in extra {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut packages: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("manifest.json").is_file())
+            .collect();
+        if dir.join("manifest.json").is_file() {
+            packages.push(dir.clone());
+        }
+        packages.sort();
+        for package in packages {
+            let plugin = host
+                .load_dir(&package, false)
+                .map_err(|e| format!("{}: {e}", package.display()))?;
+            registry.insert(plugin);
+        }
+    }
+    Ok(registry)
+}
+
+fn flow_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn validate(registry: &PluginRegistry, files: &[PathBuf], format: Format) -> ExitCode {
+    let mut any = false;
+    let mut reports = Vec::new();
+    for file in files {
+        let problems = match std::fs::read_to_string(file) {
+            Err(e) => vec![json!({"pointer": "", "code": "unreadable", "message": e.to_string()})],
+            Ok(text) => {
+                let siblings = WithBundled(DirFlowSource {
+                    dir: flow_dir(file),
+                });
+                let resolver = |name: &str| returns_of(&siblings, name);
+                let (_, problems) = validate_source(&text, registry, Some(&resolver));
+                problems
+                    .iter()
+                    .map(|p| serde_json::to_value(p).unwrap_or_default())
+                    .collect()
+            }
+        };
+        any |= !problems.is_empty();
+        if format == Format::Text {
+            if problems.is_empty() {
+                println!("{}: ok", file.display());
+            } else {
+                println!(
+                    "{}: {} problem{}",
+                    file.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                for p in &problems {
+                    let pointer = p["pointer"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("/");
+                    print!(
+                        "  {pointer}: {} [{}]",
+                        p["message"].as_str().unwrap_or_default(),
+                        p["code"].as_str().unwrap_or_default()
+                    );
+                    if let Some(path) = p["path"].as_array() {
+                        let names: Vec<&str> = path.iter().filter_map(|v| v.as_str()).collect();
+                        print!(" path: {}", names.join(" → "));
+                    }
+                    println!();
+                }
+            }
+        }
+        reports.push(json!({"file": file.display().to_string(), "problems": problems}));
+    }
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+    }
+    if any {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn convo_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() || entry.extension().is_some_and(|e| e == "convo") {
+                convo_files(&entry, out)?;
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        out.push(path.to_path_buf());
+        Ok(())
+    } else {
+        Err(format!("{}: no such file or directory", path.display()))
+    }
+}
+
+fn test(
+    registry: &PluginRegistry,
+    paths: &[PathBuf],
+    log_dir: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        convo_files(path, &mut files)?;
+    }
+    if files.is_empty() {
+        return Err("no *.convo files found".into());
+    }
+    if let Some(dir) = log_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let report = convo::run_file(registry, file);
+        print!("{}", report.render());
+        if report.passed() {
+            println!();
+            passed += 1;
+        } else {
+            for line in &report.transcript {
+                println!("    | {line}");
+            }
+            failed += 1;
+        }
+        if let Some(dir) = log_dir {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let path = dir.join(format!("{name}.jsonl"));
+            std::fs::write(&path, report.log.to_jsonl())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Loads a flow file (or bundled flow by name) with its sub-flows.
+fn load_flows(registry: &PluginRegistry, flow: &str) -> Result<(FlowSet, String), String> {
+    let path = Path::new(flow);
+    let (text, source): (String, Box<dyn FlowSource>) = if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{flow}: {e}"))?;
+        (
+            text,
+            Box::new(WithBundled(DirFlowSource {
+                dir: flow_dir(path),
+            })),
+        )
+    } else if let Some(text) = bundled_flows::get(flow) {
+        (text.to_owned(), Box::new(bundled_flows::BundledFlows))
+    } else {
+        let names: Vec<&str> = bundled_flows::BUNDLED_FLOWS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        return Err(format!(
+            "{flow}: no such file, and no bundled flow by that name (bundled: {})",
+            names.join(", ")
+        ));
+    };
+    let flows = load_flow_set(&text, source.as_ref(), registry).map_err(|failures| {
+        let mut message = format!("{flow} is invalid:");
+        for failure in failures {
+            for problem in failure.problems {
+                message.push_str(&format!("\n  {}: {problem}", failure.flow));
+            }
+        }
+        message
+    })?;
+    Ok((flows, flow.to_owned()))
+}
+
+fn call(
+    registry: &PluginRegistry,
+    flow: &str,
+    from: String,
+    to: String,
+    at: Option<String>,
+    log_path: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let (flows, source) = load_flows(registry, flow)?;
+    let real_start = Instant::now();
+    let start_ms = match at {
+        Some(at) => chrono::DateTime::parse_from_rfc3339(&at)
+            .map_err(|e| format!("--at {at}: {e}"))?
+            .timestamp_millis(),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default(),
+    };
+    let now = || start_ms + real_start.elapsed().as_millis() as i64;
+    let setup = CallSetup {
+        from,
+        to,
+        ..CallSetup::test(&format!("cli-{start_ms}"), start_ms)
+    };
+    let mut session = CallSession::new(Arc::new(flows), setup).with_flow_source(source);
+    eprintln!(
+        "Calling {flow}. Type keys (1, 42#), words to speak, /silence 5, /hangup. Ctrl-D hangs up."
+    );
+    let lines = stdin_lines();
+    show(&session.start());
+    while session.ended().is_none() {
+        if let Some(kind) = session.awaiting() {
+            let answer = match kind {
+                "transfer" => Input::TransferResult {
+                    ok: true,
+                    reason: None,
+                },
+                "llm" => prompt_answer(
+                    &lines,
+                    "model reply (text, or `tool NAME {json} text`)",
+                    parse_llm,
+                )?,
+                "http" => prompt_answer(
+                    &lines,
+                    "endpoint answer (`200 {json}` or `error MSG`)",
+                    parse_http,
+                )?,
+                other => {
+                    return Err(format!(
+                        "the {other} channel is not available in the terminal"
+                    ));
+                }
+            };
+            session.deliver(Input::Clock { now_ms: now() });
+            show(&session.deliver(answer));
+            continue;
+        }
+        let wait = session
+            .next_deadline()
+            .map(|d| Duration::from_millis((d - now()).max(0) as u64));
+        let line = match wait {
+            Some(wait) => lines.recv_timeout(wait),
+            None => lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let input = match line {
+            Err(RecvTimeoutError::Timeout) => Input::Clock {
+                now_ms: session.next_deadline().unwrap_or_else(now),
+            },
+            Err(RecvTimeoutError::Disconnected) => Input::Hangup,
+            Ok(line) => match terminal_input(&line, session.now_ms()) {
+                Some(input) => input,
+                None => continue,
+            },
+        };
+        if !matches!(input, Input::Clock { .. }) {
+            session.deliver(Input::Clock { now_ms: now() });
+        }
+        show(&session.deliver(input));
+    }
+    eprintln!("(call ended: {})", session.ended().unwrap_or_default());
+    if let Some(path) = log_path {
+        std::fs::write(path, session.log().to_jsonl())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("(event log written to {})", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn prompt_answer(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    parse: fn(&str) -> Result<Input, String>,
+) -> Result<Input, String> {
+    loop {
+        eprint!("{what}> ");
+        std::io::stderr().flush().ok();
+        let line = lines
+            .recv()
+            .map_err(|_| "standard input closed".to_owned())?;
+        match parse(line.trim()) {
+            Ok(input) => return Ok(input),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+}
+
+/// Reads one terminal line as caller input.
+fn terminal_input(line: &str, now_ms: i64) -> Option<Input> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    if line == "/hangup" {
+        return Some(Input::Hangup);
+    }
+    if let Some(seconds) = line.strip_prefix("/silence") {
+        let seconds: f64 = seconds.trim().trim_end_matches('s').parse().unwrap_or(5.0);
+        return Some(Input::Clock {
+            now_ms: now_ms + (seconds * 1000.0) as i64,
+        });
+    }
+    if line
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#'))
+    {
+        return Some(Input::Digits {
+            digits: line.to_owned(),
+        });
+    }
+    Some(Input::Speech {
+        text: line.to_owned(),
+    })
+}
+
+fn show(actions: &[Action]) {
+    for action in actions {
+        match action {
+            Action::Say { text, .. } => println!("agent: {}", convo::fold(text)),
+            Action::Gather(_)
+            | Action::Listen { .. }
+            | Action::Llm(_)
+            | Action::Subflow { .. }
+            | Action::SetVars { .. } => {}
+            other => println!("[{}]", describe(other)),
+        }
+    }
+    std::io::stdout().flush().ok();
+}
+
+fn replay_log(
+    registry: &PluginRegistry,
+    log_path: &Path,
+    flow: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let text =
+        std::fs::read_to_string(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log = EventLog::from_jsonl(&text).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let flow = match flow {
+        Some(flow) => flow.display().to_string(),
+        None => log
+            .entries()
+            .first()
+            .and_then(|e| match &e.entry {
+                switchyard_runtime::exec::Entry::Started {
+                    flow_source: Some(source),
+                    ..
+                } => Some(source.clone()),
+                _ => None,
+            })
+            .ok_or("the log does not say which flow it ran; pass --flow FILE")?,
+    };
+    let (flows, _) = load_flows(registry, &flow)?;
+    let report = replay(&log, Arc::new(flows))?;
+    for mismatch in &report.version_mismatches {
+        println!("version mismatch: {mismatch}");
+    }
+    match &report.first_difference {
+        None if report.matches() => {
+            println!(
+                "replayed {} actions of {}: all match",
+                report.replayed,
+                log_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Ok(ExitCode::from(1)),
+        Some((index, recorded, replayed)) => {
+            let show = |a: &Option<(String, Action)>| {
+                a.as_ref()
+                    .map(|(node, action)| format!("{node}: {}", describe(action)))
+                    .unwrap_or_else(|| "(nothing)".into())
+            };
+            println!("action {index} differs");
+            println!("- recorded: {}", show(recorded));
+            println!("+ replayed: {}", show(replayed));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn plugin_check(host: &PluginHost, path: &Path, format: Format) -> ExitCode {
+    let dir = if path.is_file() {
+        flow_dir(path)
+    } else {
+        path.to_path_buf()
+    };
+    let report = check_package_dir(host, &dir);
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        let name = report
+            .plugin
+            .clone()
+            .unwrap_or_else(|| dir.display().to_string());
+        if report.ok() {
+            println!("ok: {name} {}", report.digest.clone().unwrap_or_default());
+        } else {
+            println!(
+                "{name}: {} problem{}",
+                report.problems.len(),
+                if report.problems.len() == 1 { "" } else { "s" }
+            );
+        }
+        for problem in &report.problems {
+            println!("  error: {problem}");
+        }
+        for warning in &report.warnings {
+            println!("  warning: {warning}");
+        }
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

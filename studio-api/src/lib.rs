@@ -1,0 +1,13 @@
+//! # switchyard-studio-api
+//!
+//! The control plane of Switchyard and the `switchyard` command. Today it
+//! holds the command line ([`cli`]) and the flows bundled into the binary
+//! ([`bundled_flows`]); the HTTP API and persistence come next.
+//!
+//! ```
+//! use switchyard_studio_api::bundled_flows;
+//! assert!(bundled_flows::get("receptionist").is_some());
+//! ```
+
+pub mod bundled_flows;
+pub mod cli;

@@ -1,0 +1,281 @@
+//! The `switchyard` binary, run as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn switchyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_pointer_and_exits_1() {
+    let output = switchyard(&["validate", "flows/invalid/many-problems.json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("flows/invalid/many-problems.json: "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"/nodes/welcome/on/done: unknown node "men", did you mean "menu"? [unknown-node]"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("/nodes/transfer/use: plugin \"transfer\" has no major version 2"),
+        "{text}"
+    );
+    assert!(text.contains("/nodes/menu/with/retries:"), "{text}");
+    assert!(
+        text.contains("[undeclared-outcome]")
+            && text.contains("[unreachable]")
+            && text.contains("[config-schema]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_json_output_is_for_tools() {
+    let output = switchyard(&[
+        "validate",
+        "--format",
+        "json",
+        "flows/invalid/unknown-node.json",
+        "flows/invalid/loop-without-wait.json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["file"], "flows/invalid/unknown-node.json");
+    let problem = &reports[0]["problems"][0];
+    assert_eq!(problem["pointer"], "/nodes/menu/on/2");
+    assert_eq!(problem["code"], "unknown-node");
+    assert_eq!(
+        problem["message"],
+        "unknown node \"suport\", did you mean \"support\"?"
+    );
+    let looped = &reports[1]["problems"][0];
+    assert_eq!(looped["code"], "loop-without-wait");
+    assert_eq!(
+        looped["path"],
+        serde_json::json!(["again", "check", "hello", "again"])
+    );
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let output = switchyard(&[
+        "validate",
+        "flows/examples/receptionist.json",
+        "flows/examples/missed-call.json",
+        "flows/examples/appointments.json",
+        "flows/examples/voicemail-box.json",
+    ]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert_eq!(stdout(&output).matches(": ok").count(), 4);
+}
+
+#[test]
+fn test_runs_the_example_conversations_and_replay_reproduces_each_call() {
+    let logs = tempfile::tempdir().unwrap();
+    let output = switchyard(&[
+        "test",
+        "flows/examples/tests",
+        "--log-dir",
+        logs.path().to_str().unwrap(),
+    ]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(" passed, 0 failed")),
+        "{text}"
+    );
+    let mut replayed = 0;
+    for log in std::fs::read_dir(logs.path()).unwrap() {
+        let log = log.unwrap().path();
+        let output = switchyard(&["replay", log.to_str().unwrap()]);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            log.display(),
+            stdout(&output)
+        );
+        assert!(stdout(&output).contains("all match"));
+        replayed += 1;
+    }
+    assert!(replayed >= 10);
+}
+
+#[test]
+fn replay_notices_a_log_that_the_flow_does_not_reproduce() {
+    let logs = tempfile::tempdir().unwrap();
+    let output = switchyard(&[
+        "test",
+        "flows/examples/tests/receptionist-sales.convo",
+        "--log-dir",
+        logs.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    let log = logs.path().join("receptionist-sales.jsonl");
+    let tampered = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("Connecting you to sales.", "Connecting you to the moon.");
+    std::fs::write(&log, tampered).unwrap();
+    let output = switchyard(&["replay", log.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("- recorded: to-sales: say Connecting you to the moon."),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ replayed: to-sales: say Connecting you to sales."),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_conversation_names_file_and_line_with_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = repo().join("flows/examples/receptionist.json");
+    let convo = dir.path().join("wrong.convo");
+    std::fs::write(
+        &convo,
+        format!(
+            "# a wrong expectation\nflow: {}\ncall: at=2026-11-23T10:00:00-08:00\nagent: Thanks for calling Acme Plumbing.\nagent: Press 9 for the moon.\n",
+            flow.display()
+        ),
+    )
+    .unwrap();
+    let output = switchyard(&["test", convo.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "FAIL {}:5: the agent said something else",
+            convo.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("- expected: Press 9 for the moon."), "{text}");
+    assert!(
+        text.contains("+ actual:   For sales, press 1 or say sales."),
+        "{text}"
+    );
+    assert!(text.contains("0 passed, 1 failed"), "{text}");
+}
+
+#[test]
+fn call_holds_a_conversation_in_the_terminal() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["call", "receptionist", "--at", "2026-11-23T10:00:00-08:00"])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"support please\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.starts_with("agent: Thanks for calling Acme Plumbing.\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agent: Connecting you to support.\n[transfer sip:support@acme.example]"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("(call ended:"));
+}
+
+#[test]
+fn call_of_an_unknown_flow_says_what_exists() {
+    let output = switchyard(&["call", "nonesuch"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("no bundled flow by that name (bundled: receptionist"),
+        "{err}"
+    );
+}
+
+fn package_from_wat(dir: &Path, wat_file: &str) {
+    let wasm = wat::parse_file(repo().join("tests/plugins/wat").join(wat_file)).unwrap();
+    std::fs::write(dir.join("hello.wasm"), wasm).unwrap();
+    std::fs::copy(
+        repo().join("tests/plugins/wat/manifest.json"),
+        dir.join("manifest.json"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn plugin_check_accepts_bundled_and_handwritten_packages() {
+    for dir in ["plugins/say", "plugins/set", "plugins/menu"] {
+        let output = switchyard(&["plugin", "check", dir]);
+        assert!(output.status.success(), "{dir}: {}", stdout(&output));
+        assert!(stdout(&output).starts_with("ok: "), "{}", stdout(&output));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    package_from_wat(dir.path(), "hello.wat");
+    let output = switchyard(&["plugin", "check", dir.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("ok: hello-wat@1.0.0 sha256:"));
+}
+
+#[test]
+fn plugin_check_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    package_from_wat(dir.path(), "wasi-import.wat");
+    let output = switchyard(&["plugin", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("unknown import `wasi_snapshot_preview1.fd_write`"),
+        "{}",
+        stdout(&output)
+    );
+
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        r#"{"name": "Bad Name", "version": "1", "kind": "wasm", "module": "hello.wasm"}"#,
+    )
+    .unwrap();
+    let output = switchyard(&[
+        "plugin",
+        "check",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["problems"][0],
+        "manifest: name: `Bad Name` must be lowercase letters, digits, `-` or `_`"
+    );
+}
