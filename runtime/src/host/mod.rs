@@ -61,6 +61,10 @@ pub struct HostConfig {
     pub output_bytes: u64,
     /// Log bytes a step may write.
     pub log_bytes: u64,
+    /// Bytes of each pooled memory slot kept mapped between instances and
+    /// reset by scanning for dirty pages (Linux 6.7+ `PAGEMAP_SCAN`) rather
+    /// than unmapped. Should cover what a step touches: stack, data, heap.
+    pub memory_keep_resident_bytes: usize,
     /// Instances that may run at the same moment (pool slots); steps are
     /// short, so this bounds parallelism, not the number of calls.
     pub max_concurrent_instances: u32,
@@ -87,6 +91,7 @@ impl Default for HostConfig {
             wasm_stack_bytes: 512 << 10,
             output_bytes: 256 << 10,
             log_bytes: 16 << 10,
+            memory_keep_resident_bytes: 2 << 20,
             max_concurrent_instances: 128,
             rhai_max_operations: 200_000,
             rhai_max_call_levels: 32,

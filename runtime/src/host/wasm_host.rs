@@ -49,7 +49,7 @@ impl WasmEngine {
             // Keep the first pages of a slot mapped between instances and reset
             // them by scanning for dirty pages instead of unmapping: the main
             // reason a fresh instance costs microseconds (see ../shared/MACHINE.md).
-            .linear_memory_keep_resident(2 << 20)
+            .linear_memory_keep_resident(host.memory_keep_resident_bytes)
             .table_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
