@@ -2,9 +2,21 @@
 
 use switchyard_sdk::protocol::{ABI_VERSION, CallInfo, Event, NodeInfo, StepInput};
 
-/// A representative step input (about 430 bytes of JSON): a `say` node on
-/// a call with a few variables, as the executor builds it.
+/// A `say` step input as the executor builds it: `say` does not declare
+/// `reads_vars`, so the call's variables are left out (about 250 bytes).
 pub fn say_input() -> StepInput {
+    StepInput {
+        call: CallInfo {
+            vars: Default::default(),
+            ..say_input_with_vars().call
+        },
+        ..say_input_with_vars()
+    }
+}
+
+/// The same with five call variables (about 430 bytes of JSON), as a
+/// plugin that reads variables would get it.
+pub fn say_input_with_vars() -> StepInput {
     let vars = serde_json::json!({
         "business": "Acme Plumbing", "caller_number": "+14155550100", "called_number": "+18005550199",
         "sales": "sip:sales@acme.example", "support": "sip:support@acme.example"

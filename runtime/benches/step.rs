@@ -25,6 +25,7 @@ fn steps(c: &mut Criterion) {
             .expect("package");
     let say_rhai = host.load(&rhai_package, true).expect("rhai say loads");
     let input = common::say_input();
+    let with_vars = common::say_input_with_vars();
     assert_eq!(
         say.step(&input).output.expect("wasm ok").exit.as_deref(),
         Some("done")
@@ -43,6 +44,9 @@ fn steps(c: &mut Criterion) {
     group.bench_function("wasm", |b| {
         b.iter(|| black_box(say.step(black_box(&input))))
     });
+    group.bench_function("wasm-with-vars", |b| {
+        b.iter(|| black_box(say.step(black_box(&with_vars))))
+    });
     group.bench_function("rhai", |b| {
         b.iter(|| black_box(say_rhai.step(black_box(&input))))
     });
@@ -52,6 +56,14 @@ fn steps(c: &mut Criterion) {
             // the input, the guest parses it, steps, serialises the output,
             // and the host parses that.
             let bytes = serde_json::to_vec(black_box(&input)).expect("serialise");
+            let out = switchyard_sdk::guest::step_json(&bytes, switchyard_plugin_say::step)
+                .expect("step");
+            black_box(serde_json::from_slice::<StepOutput>(&out).expect("parse"))
+        })
+    });
+    group.bench_function("native-with-vars", |b| {
+        b.iter(|| {
+            let bytes = serde_json::to_vec(black_box(&with_vars)).expect("serialise");
             let out = switchyard_sdk::guest::step_json(&bytes, switchyard_plugin_say::step)
                 .expect("step");
             black_box(serde_json::from_slice::<StepOutput>(&out).expect("parse"))

@@ -32,6 +32,13 @@ pub struct Manifest {
     /// validation error.
     #[serde(default)]
     pub waits_for_caller: bool,
+    /// Whether the plugin reads the call's variables. Plugins that do not
+    /// get `call.vars` empty: config strings are interpolated by the
+    /// runtime, so most plugins never need them, and variables can hold
+    /// personal data (transcripts, webhook answers) that a plugin should
+    /// only see when it asks. It also keeps step inputs small.
+    #[serde(default)]
+    pub reads_vars: bool,
     /// Action kinds the plugin may emit; anything else is refused at run time.
     #[serde(default)]
     pub actions: Vec<String>,

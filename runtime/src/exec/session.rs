@@ -471,7 +471,11 @@ impl CallSession {
                 id: self.setup.id.clone(),
                 locale: flow.flow.locale.clone(),
                 jurisdiction: self.setup.jurisdiction.clone(),
-                vars: self.vars.clone(),
+                vars: if plugin.manifest().reads_vars {
+                    self.vars.clone()
+                } else {
+                    Vars::new()
+                },
                 now_ms: self.now_ms,
                 seed: seed(&self.setup.id, self.steps),
             },

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use switchyard_sdk::protocol::{StepInput, StepOutput};
 use wasmtime::{
     Caller, Config, Enabled, Engine, ExternType, FuncType, InstanceAllocationStrategy, InstancePre,
-    Linker, Module, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
+    Linker, Memory, Module, ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
+    ValType,
 };
 
 use super::{HostConfig, LoadError, LogLine, StepError, StepErrorCode, StepLimits, StepResult};
@@ -90,6 +91,19 @@ impl WasmEngine {
         let module = self.compile(bytes, &digest)?;
         check_imports(&module)?;
         check_exports(&module)?;
+        let export = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| LoadError::MissingExport {
+                    name: name.into(),
+                    expected: "an export".into(),
+                })
+        };
+        let exports = Exports {
+            alloc: export(ALLOC_EXPORT)?,
+            step: export(STEP_EXPORT)?,
+            memory: export("memory")?,
+        };
         let pre = self
             .linker
             .instantiate_pre(&module)
@@ -97,6 +111,7 @@ impl WasmEngine {
         let module = Arc::new(WasmModule {
             engine: self.engine.clone(),
             pre,
+            exports,
         });
         self.cache
             .lock()
@@ -238,6 +253,15 @@ fn check_exports(module: &Module) -> Result<(), LoadError> {
 pub(super) struct WasmModule {
     engine: Engine,
     pre: InstancePre<StepState>,
+    exports: Exports,
+}
+
+/// The ABI exports, resolved once per module so a step does not look them
+/// up by name.
+struct Exports {
+    alloc: ModuleExport,
+    step: ModuleExport,
+    memory: ModuleExport,
 }
 
 /// Per-step store data: limits, the output handed back, and log lines.
@@ -249,6 +273,8 @@ struct StepState {
     /// The limit a host function or the memory limiter enforced, so the
     /// resulting trap can be reported with its real cause.
     violation: Option<StepError>,
+    /// The instance's memory, for host functions.
+    memory: Option<Memory>,
 }
 
 impl ResourceLimiter for StepState {
@@ -374,6 +400,7 @@ impl WasmModule {
                 logs: Vec::new(),
                 log_bytes: 0,
                 violation: None,
+                memory: None,
             },
         );
         store.limiter(|state| state);
@@ -401,11 +428,23 @@ impl WasmModule {
         })?;
         let status = (|| -> wasmtime::Result<i32> {
             let instance = self.pre.instantiate(&mut *store)?;
-            let alloc = instance.get_typed_func::<i32, i32>(&mut *store, ALLOC_EXPORT)?;
-            let step = instance.get_typed_func::<(i32, i32), i32>(&mut *store, STEP_EXPORT)?;
-            let memory = instance
-                .get_memory(&mut *store, "memory")
-                .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+            let export = |store: &mut Store<StepState>, export: &ModuleExport| {
+                instance
+                    .get_module_export(store, export)
+                    .ok_or_else(|| wasmtime::format_err!("export vanished"))
+            };
+            let alloc = export(store, &self.exports.alloc)?
+                .into_func()
+                .expect("checked at load")
+                .typed::<i32, i32>(&*store)?;
+            let step = export(store, &self.exports.step)?
+                .into_func()
+                .expect("checked at load")
+                .typed::<(i32, i32), i32>(&*store)?;
+            let memory = export(store, &self.exports.memory)?
+                .into_memory()
+                .expect("checked at load");
+            store.data_mut().memory = Some(memory);
             let len = i32::try_from(input.len())?;
             let ptr = alloc.call(&mut *store, len)?;
             memory.write(&mut *store, ptr as u32 as usize, &input)?;
