@@ -3,6 +3,12 @@
 //! script, and the same Rust function called natively with the same JSON
 //! round trip.
 //!
+//! A `floor` group measures the host's own share: an empty WAT guest that
+//! returns constant output. Two knobs for profiling experiments:
+//! `SAY_WASM=/path/to/module.wasm` adds `floor/say-variant`, the same step
+//! with another build of `say`; `KEEP_RESIDENT=BYTES` changes the pooled
+//! memory kept resident for the `floor` group.
+//!
 //! Run: `cargo bench -p switchyard-runtime --bench step`
 
 mod common;

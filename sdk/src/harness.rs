@@ -64,7 +64,8 @@ impl Harness {
         self
     }
 
-    /// Sets a call variable.
+    /// Sets a call variable. (The runtime passes variables only to plugins
+    /// whose manifest sets `reads_vars`; others see `call.vars` empty.)
     pub fn var(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.call.vars.insert(name.to_owned(), value.into());
         self
