@@ -353,7 +353,10 @@ fn call(
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default(),
     };
-    let now = || start_ms + real_start.elapsed().as_millis() as i64;
+    // `/silence N` moves the call's clock ahead of the wall clock; `skew`
+    // keeps later readings consistent with it.
+    let skew = std::cell::Cell::new(0_i64);
+    let now = || start_ms + real_start.elapsed().as_millis() as i64 + skew.get();
     let setup = CallSetup {
         from,
         to,
@@ -409,8 +412,11 @@ fn call(
                 None => continue,
             },
         };
-        if !matches!(input, Input::Clock { .. }) {
-            session.deliver(Input::Clock { now_ms: now() });
+        match input {
+            Input::Clock { now_ms } => skew.set(skew.get() + (now_ms - now()).max(0)),
+            _ => {
+                session.deliver(Input::Clock { now_ms: now() });
+            }
         }
         show(&session.deliver(input));
     }

@@ -279,3 +279,40 @@ fn plugin_check_says_what_is_wrong() {
         "manifest: name: `Bad Name` must be lowercase letters, digits, `-` or `_`"
     );
 }
+
+#[test]
+fn call_lets_the_user_play_the_model_and_keeps_a_replayable_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("call.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["call", "appointments", "--log", log.to_str().unwrap()])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"I would like a cleaning\nWe have Tuesday at 10. Does that work?\n/silence 9\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("agent: We have Tuesday at 10. Does that work?\n"),
+        "{text}"
+    );
+    // Nine quiet seconds pass the agent's 8-second listen timeout.
+    assert!(
+        text.ends_with("agent: Thanks for calling Bright Smile Dental. Goodbye.\n[hangup]\n"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("model reply"));
+    let output = switchyard(&["replay", log.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("all match"));
+}
