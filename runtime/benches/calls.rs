@@ -4,7 +4,9 @@
 //! call, and steps per second when they all answer.
 //!
 //! Run: `cargo bench -p switchyard-runtime --bench calls`
-//! (`CALLS=N` changes the number of calls.)
+//! (`CALLS=N` changes the number of calls, `STEPS=N` the number of raw
+//! steps; `ONLY_STEPS=1` stops after the single-thread step loop, which is
+//! what a `valgrind --tool=callgrind` run wants, with `POOL_SLOTS=2`.)
 
 mod common;
 
@@ -34,7 +36,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let host = PluginHost::new(HostConfig::default()).expect("host");
+    let mut config = HostConfig::default();
+    if let Some(slots) = std::env::var("POOL_SLOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        // Valgrind cannot map the default pool's address space; 2 slots fit.
+        config.max_concurrent_instances = slots;
+    }
+    let host = PluginHost::new(config).expect("host");
     let registry = host.bundled_registry().expect("bundled plugins");
     for plugin in registry.iter() {
         plugin.prepare().expect("bundled plugin compiles");
@@ -43,8 +53,18 @@ fn main() {
     // 1. Raw step throughput of the wasm `say` plugin.
     let say = registry.get("say", 1).expect("say@1").clone();
     let input = common::say_input();
-    for workers in [1, threads] {
-        let per_worker = 200_000 / workers;
+    let total_steps: usize = std::env::var("STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let only_steps = std::env::var_os("ONLY_STEPS").is_some();
+    let worker_counts = if only_steps {
+        vec![1]
+    } else {
+        vec![1, threads]
+    };
+    for workers in worker_counts {
+        let per_worker = total_steps / workers;
         let started = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -57,6 +77,10 @@ fn main() {
         });
         let rate = (per_worker * workers) as f64 / started.elapsed().as_secs_f64();
         println!("wasm say steps/s on {workers} thread(s): {rate:.0}");
+    }
+
+    if only_steps {
+        return;
     }
 
     // 2. Many calls waiting in a menu.

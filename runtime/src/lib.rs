@@ -23,3 +23,4 @@ pub mod convo;
 pub mod exec;
 pub mod flow;
 pub mod host;
+pub mod policy;

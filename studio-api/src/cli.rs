@@ -76,6 +76,21 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Redact PII from standard input (each line a turn) and write it out.
+    Redact {
+        /// Comma-separated classes: card, ssn, aadhaar, pan, iban, email, phone (default: all).
+        #[arg(long, value_name = "LIST")]
+        classes: Option<String>,
+        /// `text`: the redacted text; `json`: {"text", "spans", "counts"}.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// What to do with each identifier: token ([CARD]), mask (****) or drop.
+        #[arg(long, default_value = "token", value_name = "ACTION")]
+        action: String,
+        /// Card masks keep the last four digits.
+        #[arg(long)]
+        keep_last4: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +142,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Plugin {
             command: PluginCommand::Check { path, format },
         } => Ok(plugin_check(&host, &path, format)),
+        Command::Redact {
+            classes,
+            format,
+            action,
+            keep_last4,
+        } => redact(classes.as_deref(), format, &action, keep_last4),
     }
 }
 
@@ -592,4 +613,75 @@ fn plugin_check(host: &PluginHost, path: &Path, format: Format) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `switchyard redact`: stdin to stdout, each line a turn of one
+/// conversation (so a number split across lines is still found). Spans are
+/// byte offsets in the whole input.
+fn redact(
+    classes: Option<&str>,
+    format: Format,
+    action: &str,
+    keep_last4: bool,
+) -> Result<ExitCode, String> {
+    use std::io::Read;
+    use switchyard_runtime::policy::redact::{Action, RedactionConfig, Redactor, Span};
+
+    let action = match action {
+        "token" => Action::Token,
+        "mask" => Action::Mask,
+        "drop" => Action::Drop,
+        other => {
+            return Err(format!(
+                "unknown action {other:?} (known: token, mask, drop)"
+            ));
+        }
+    };
+    let config = match classes {
+        Some(list) => RedactionConfig::from_class_list(list, action).map_err(|e| e.to_string())?,
+        None => RedactionConfig::all(action),
+    }
+    .keep_last4(keep_last4);
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("standard input: {e}"))?;
+    let turns: Vec<&str> = input.split('\n').collect();
+    let redacted = Redactor::new(config).redact_conversation(&turns);
+    let mut text = String::with_capacity(input.len());
+    let mut spans: Vec<Span> = Vec::new();
+    let mut offset = 0;
+    for (k, (turn, out)) in turns.iter().zip(&redacted).enumerate() {
+        if k > 0 {
+            text.push('\n');
+        }
+        text.push_str(&out.text);
+        spans.extend(out.spans.iter().map(|s| Span {
+            start: s.start + offset,
+            end: s.end + offset,
+            ..s.clone()
+        }));
+        offset += turn.len() + 1;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = if format == Format::Json {
+        let mut counts = serde_json::Map::new();
+        for span in &spans {
+            let n = counts
+                .get(span.class.name())
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            counts.insert(span.class.name().to_owned(), json!(n + 1));
+        }
+        let report = json!({"text": text, "spans": spans, "counts": counts});
+        writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        )
+    } else {
+        write!(stdout, "{text}")
+    };
+    written.map_err(|e| format!("standard output: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
