@@ -1,26 +1,10 @@
 //! The `switchyard` binary, run as a user would run it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::path::Path;
 
-fn switchyard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use common::{repo, stdout, switchyard, switchyard_with_stdin};
 
 #[test]
 fn validate_reports_every_problem_with_its_pointer_and_exits_1() {
@@ -184,22 +168,10 @@ fn a_failing_conversation_names_file_and_line_with_a_diff() {
 
 #[test]
 fn call_holds_a_conversation_in_the_terminal() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["call", "receptionist", "--at", "2026-11-23T10:00:00-08:00"])
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"support please\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = switchyard_with_stdin(
+        &["call", "receptionist", "--at", "2026-11-23T10:00:00-08:00"],
+        "support please\n",
+    );
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
     assert!(
@@ -284,22 +256,10 @@ fn plugin_check_says_what_is_wrong() {
 fn call_lets_the_user_play_the_model_and_keeps_a_replayable_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("call.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["call", "appointments", "--log", log.to_str().unwrap()])
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"I would like a cleaning\nWe have Tuesday at 10. Does that work?\n/silence 9\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = switchyard_with_stdin(
+        &["call", "appointments", "--log", log.to_str().unwrap()],
+        "I would like a cleaning\nWe have Tuesday at 10. Does that work?\n/silence 9\n",
+    );
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
     assert!(

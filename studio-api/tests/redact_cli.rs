@@ -1,25 +1,15 @@
 //! `switchyard redact`, run as a user would run it: standard input in,
 //! redacted text or JSON spans out.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 fn redact(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .arg("redact")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("redact")
+        .chain(args.iter().copied())
+        .collect();
+    common::switchyard_with_stdin(&args, input)
 }
 
 const INPUT: &str = "my card is 4111 1111\n1111 1111, and my email is a.b@example.com\nssn 123-45-6789, order 48213 on 2025-05-01\n";
