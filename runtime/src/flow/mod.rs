@@ -15,6 +15,7 @@ pub use loader::{
     DirFlowSource, FlowProblems, FlowSource, flow_name, load_flow_set, returns_of,
     validate_with_subflows,
 };
+pub(crate) use validate::shorten;
 pub use validate::{FlowResolver, Problem, compile, validate, validate_source};
 
 use std::collections::BTreeMap;

@@ -26,7 +26,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+    /// A problem without a path.
+    pub fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
         Problem {
             pointer: pointer.into(),
             code: code.into(),
@@ -68,7 +69,8 @@ fn segment(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-fn shorten(mut message: String) -> String {
+/// Caps a message at 240 bytes, so a schema error quoting a large value stays readable.
+pub(crate) fn shorten(mut message: String) -> String {
     if message.len() > 240 {
         let mut cut = 240;
         while !message.is_char_boundary(cut) {

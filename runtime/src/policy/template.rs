@@ -344,27 +344,8 @@ pub struct AiRules {
     pub note: Option<String>,
 }
 
-/// A class of personal data that redaction knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RedactionClass {
-    Card,
-    Ssn,
-    Aadhaar,
-    Pan,
-    Iban,
-    Email,
-    Phone,
-}
-
-/// What redaction does with a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RedactionAction {
-    Mask,
-    Token,
-    Drop,
-}
+/// Templates name redaction classes and actions with the redactor's own types.
+pub use super::redact::{Action as RedactionAction, PiiClass as RedactionClass};
 
 /// One redaction class's setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -689,27 +670,6 @@ impl Template {
     }
 }
 
-fn problem(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Problem {
-    Problem {
-        pointer: pointer.into(),
-        code: code.into(),
-        message: message.into(),
-        path: None,
-    }
-}
-
-fn shorten(mut message: String) -> String {
-    if message.len() > 240 {
-        let mut cut = 240;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push('…');
-    }
-    message
-}
-
 /// Parses a template document, checks it against the schema and the rules
 /// the schema cannot state, and returns the typed template, or every
 /// problem found, sorted, each at its JSON pointer.
@@ -717,7 +677,7 @@ pub fn load_template(source: &str) -> Result<Template, Vec<Problem>> {
     let value: Value = serde_json::from_str(source).map_err(|e| {
         let message = e.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message);
-        vec![problem(
+        vec![Problem::new(
             "",
             "json-syntax",
             format!(
@@ -735,10 +695,10 @@ pub fn load_template_value(value: Value) -> Result<Template, Vec<Problem>> {
     let mut problems: Vec<Problem> = SCHEMA
         .iter_errors(&value)
         .map(|e| {
-            problem(
+            Problem::new(
                 e.instance_path().to_string(),
                 "template-schema",
-                shorten(e.to_string()),
+                crate::flow::shorten(e.to_string()),
             )
         })
         .collect();
@@ -746,7 +706,7 @@ pub fn load_template_value(value: Value) -> Result<Template, Vec<Problem>> {
         Ok(template) => template,
         Err(e) => {
             if problems.is_empty() {
-                problems.push(problem("", "template-schema", e.to_string()));
+                problems.push(Problem::new("", "template-schema", e.to_string()));
             }
             problems.sort();
             return Err(problems);
@@ -773,7 +733,7 @@ fn check(t: &Template) -> Vec<Problem> {
         .collect();
     for (i, j) in t.applies_to.treated_as_all_party.iter().enumerate() {
         if !listed.contains(j.as_str()) {
-            problems.push(problem(
+            problems.push(Problem::new(
                 format!("/applies_to/treated_as_all_party/{i}"),
                 "template-rule",
                 format!("\"{j}\" is not listed in applies_to.jurisdictions"),
@@ -782,7 +742,7 @@ fn check(t: &Template) -> Vec<Problem> {
     }
     for j in t.applies_to.per_jurisdiction.keys() {
         if !listed.contains(j.as_str()) {
-            problems.push(problem(
+            problems.push(Problem::new(
                 format!("/applies_to/per_jurisdiction/{j}"),
                 "template-rule",
                 format!("\"{j}\" is not listed in applies_to.jurisdictions"),
@@ -790,7 +750,7 @@ fn check(t: &Template) -> Vec<Problem> {
         }
     }
     if t.recording.mode > RecordingMode::NoneRequired && t.disclosures.recording.is_none() {
-        problems.push(problem(
+        problems.push(Problem::new(
             "/disclosures",
             "template-rule",
             format!(
@@ -800,7 +760,7 @@ fn check(t: &Template) -> Vec<Problem> {
         ));
     }
     if t.ai.disclose == AiDisclose::UpFront && t.disclosures.ai.is_none() {
-        problems.push(problem(
+        problems.push(Problem::new(
             "/disclosures",
             "template-rule",
             "up-front AI disclosure needs an `ai` disclosure",
@@ -808,7 +768,7 @@ fn check(t: &Template) -> Vec<Problem> {
     }
     for (i, o) in t.ordering.iter().enumerate() {
         if o.first == o.then {
-            problems.push(problem(
+            problems.push(Problem::new(
                 format!("/ordering/{i}"),
                 "template-rule",
                 "an ordering rule must name two different steps",
@@ -818,7 +778,7 @@ fn check(t: &Template) -> Vec<Problem> {
     fn check_windows(problems: &mut Vec<Problem>, base: String, windows: &[Window]) {
         for (i, w) in windows.iter().enumerate() {
             if w.start >= w.end {
-                problems.push(problem(
+                problems.push(Problem::new(
                     format!("{base}/{i}"),
                     "template-rule",
                     format!("window starts at {} but ends at {}", w.start, w.end),
@@ -839,7 +799,7 @@ fn check(t: &Template) -> Vec<Problem> {
             &o.windows,
         );
         if !seen.insert(o.jurisdiction.as_str()) {
-            problems.push(problem(
+            problems.push(Problem::new(
                 format!("/calling_hours/overrides/{i}/jurisdiction"),
                 "template-rule",
                 format!("a second override for \"{}\"", o.jurisdiction),
