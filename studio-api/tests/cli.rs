@@ -276,3 +276,47 @@ fn call_lets_the_user_play_the_model_and_keeps_a_replayable_log() {
     assert!(output.status.success(), "{}", stdout(&output));
     assert!(stdout(&output).contains("all match"));
 }
+
+#[test]
+fn plugins_flag_adds_packages_from_a_directory() {
+    let plugins = tempfile::tempdir().unwrap();
+    let package = plugins.path().join("hello-wat");
+    std::fs::create_dir(&package).unwrap();
+    package_from_wat(&package, "hello.wat");
+    let flows = tempfile::tempdir().unwrap();
+    let flow = flows.path().join("hello.json");
+    std::fs::write(
+        &flow,
+        r#"{"flow": "switchyard/v1", "name": "hello", "entry": "hi",
+            "nodes": {"hi": {"use": "hello-wat@1", "on": {"done": "bye"}}, "bye": {"use": "hangup@1"}}}"#,
+    )
+    .unwrap();
+    let without = switchyard(&["validate", flow.to_str().unwrap()]);
+    assert_eq!(without.status.code(), Some(1));
+    assert!(
+        stdout(&without).contains("unknown plugin \"hello-wat\""),
+        "{}",
+        stdout(&without)
+    );
+    let with = switchyard(&[
+        "--plugins",
+        plugins.path().to_str().unwrap(),
+        "validate",
+        flow.to_str().unwrap(),
+    ]);
+    assert!(with.status.success(), "{}", stdout(&with));
+    let call = switchyard_with_stdin(
+        &[
+            "--plugins",
+            plugins.path().to_str().unwrap(),
+            "call",
+            flow.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        stdout(&call).starts_with("agent: Hello from a module written in WAT.\n[hangup]"),
+        "{}",
+        stdout(&call)
+    );
+}
