@@ -3,7 +3,6 @@
 //! of later work reads.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use switchyard_sdk::protocol::{Action, Vars};
 
 use super::Input;
@@ -166,10 +165,5 @@ impl EventLog {
                 _ => None,
             })
             .collect()
-    }
-
-    /// A compact JSON summary for display.
-    pub fn summary(&self) -> Value {
-        serde_json::json!({"entries": self.entries.len(), "ended": self.ended()})
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{CompiledFlow, Problem, compile, validate_source};
+use super::{CompiledFlow, Problem, compile};
 use crate::exec::FlowSet;
 use crate::host::PluginRegistry;
 
@@ -59,18 +59,6 @@ pub fn returns_of(source: &dyn FlowSource, name: &str) -> Option<Vec<String>> {
             })
             .unwrap_or_default(),
     )
-}
-
-/// Validates a root document and the flows it uses (transitively).
-pub fn validate_with_subflows(
-    root: &str,
-    source: &dyn FlowSource,
-    registry: &PluginRegistry,
-) -> Vec<FlowProblems> {
-    match load_flow_set(root, source, registry) {
-        Ok(_) => Vec::new(),
-        Err(problems) => problems,
-    }
 }
 
 /// Compiles a root document and every sub-flow it names.
@@ -135,16 +123,4 @@ fn subflows_of(flow: &CompiledFlow) -> BTreeSet<String> {
                 .map(str::to_owned)
         })
         .collect()
-}
-
-/// Parses just enough of a document to read its name.
-pub fn flow_name(source: &str) -> Option<String> {
-    let (flow, _) = validate_source(source, &PluginRegistry::default(), None);
-    flow.map(|f| f.name).or_else(|| {
-        serde_json::from_str::<Value>(source)
-            .ok()?
-            .get("name")?
-            .as_str()
-            .map(str::to_owned)
-    })
 }

@@ -11,10 +11,7 @@ mod validate;
 pub use document::{Budget, Flow, Node, Target};
 pub use graph::FlowGraph;
 pub use interpolate::{interpolate, lookup_var};
-pub use loader::{
-    DirFlowSource, FlowProblems, FlowSource, flow_name, load_flow_set, returns_of,
-    validate_with_subflows,
-};
+pub use loader::{DirFlowSource, FlowProblems, FlowSource, load_flow_set, returns_of};
 pub(crate) use validate::shorten;
 pub use validate::{FlowResolver, Problem, compile, validate, validate_source};
 
