@@ -218,8 +218,12 @@ pub enum RecordOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisclosureKind {
+    /// That the call is, or may be, recorded (and how to consent).
     Recording,
+    /// That the caller is talking to an AI.
     Ai,
+    /// A privacy notice: who controls the data, for what, where to read more.
+    Notice,
 }
 
 /// A chat-completion request, in the shape of OpenAI-compatible APIs.
