@@ -6,10 +6,10 @@
 //! |---|---|
 //! | `# ...` | comment |
 //! | `flow: FILE` | the flow under test, relative to the test file |
-//! | `call: k=v ...` | `from`, `to`, `at` (RFC 3339), `locale`, `jurisdiction` (comma list), `id`; other keys become call vars |
+//! | `call: k=v ...` | `from`, `to`, `at` (RFC 3339), `locale`, `jurisdiction` (comma list), `templates` (compliance templates the tenant enabled, comma list), `id`; other keys become call vars |
 //! | `agent: TEXT` | the agent's next utterance, whitespace folded |
 //! | `agent~: REGEX` | the same, as a regular expression over the whole utterance |
-//! | `caller: DIGITS` / `caller: silence 5s` / `caller: hangup` | keys, time passing, hang-up |
+//! | `caller: DIGITS` / `caller: silence 5s` / `caller: hangup` | keys, time passing, hang-up; in a secure-capture window keys go to the runtime's sealed card collector (the transcript shows `(card keys, sealed)`) |
 //! | `caller says: TEXT` | an utterance |
 //! | `llm: TEXT` / `llm: tool NAME {json} ... TEXT` / `llm: error MSG` | the model's next reply |
 //! | `http: STATUS {json}` / `http: error MSG` | the endpoint's next answer |
@@ -33,6 +33,10 @@ use switchyard_sdk::protocol::{Action, RecordOp, ToolCall};
 use crate::exec::{CallSession, CallSetup, EventLog, FlowSet, Input};
 use crate::flow::{FlowSource, load_flow_set, lookup_var};
 use crate::host::PluginRegistry;
+use crate::policy::evidence::EvidenceLog;
+use crate::policy::secure_capture::{
+    CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
+};
 
 /// When a test gives no `at=`: 2026-01-01T12:00:00Z.
 pub const DEFAULT_START_MS: i64 = 1_767_268_800_000;
@@ -86,6 +90,9 @@ pub struct ConvoReport {
     /// The flow set the test ran, for replay.
     #[serde(skip)]
     pub flows: Option<Arc<FlowSet>>,
+    /// The call's compliance evidence (unsealed).
+    #[serde(skip)]
+    pub evidence: Option<EvidenceLog>,
 }
 
 impl ConvoReport {
@@ -387,6 +394,7 @@ pub fn run_source(
         transcript: Vec::new(),
         log: EventLog::default(),
         flows: None,
+        evidence: None,
     };
     let lines = match parse(script) {
         Ok(lines) => lines,
@@ -491,6 +499,7 @@ pub fn run_source(
     }
     report.transcript = runner.transcript;
     report.log = runner.session.log().clone();
+    report.evidence = Some(runner.session.evidence().clone());
     report
 }
 
@@ -521,6 +530,7 @@ fn apply_call(setup: &mut CallSetup, pairs: &[(String, String)]) -> Result<(), S
             "id" => setup.id = value.clone(),
             "locale" => setup.locale = value.clone(),
             "jurisdiction" => setup.jurisdiction = value.split(',').map(str::to_owned).collect(),
+            "templates" => setup.templates = value.split(',').map(str::to_owned).collect(),
             "at" => setup.start_ms = chrono::DateTime::parse_from_rfc3339(value)
                 .map_err(|e| {
                     format!(
@@ -546,6 +556,10 @@ struct Runner {
     transfer_answers: VecDeque<Input>,
     tool_ids: u32,
     transcript: Vec<String>,
+    /// An open secure-capture window: card keys go here, not to the session.
+    capture: Option<SecureCollector>,
+    /// The payment processor of the text channel.
+    vault: LocalVault,
 }
 
 impl Runner {
@@ -556,11 +570,26 @@ impl Runner {
             transfer_answers: VecDeque::new(),
             tool_ids: 0,
             transcript: Vec::new(),
+            capture: None,
+            vault: LocalVault::new(),
         }
     }
 
     fn absorb(&mut self, actions: Vec<Action>) {
         for action in actions {
+            if let Action::SecureCapture { fields } = &action {
+                let fields: Vec<CaptureField> = fields
+                    .iter()
+                    .filter_map(|f| CaptureField::from_name(f))
+                    .collect();
+                let (collector, prompt) =
+                    SecureCollector::new(&fields, self.session.now_ms(), self.session.locale());
+                self.capture = Some(collector);
+                self.transcript.push("[secure_capture]".into());
+                self.outbox.push_back(action);
+                self.say(prompt);
+                continue;
+            }
             match &action {
                 Action::Say { text, .. } => self.transcript.push(format!("agent: {}", fold(text))),
                 other if !is_internal(other) => {
@@ -577,6 +606,47 @@ impl Runner {
     fn deliver(&mut self, input: Input) {
         let actions = self.session.deliver(input);
         self.absorb(actions);
+    }
+
+    /// The runtime's own words (the secure-capture prompts).
+    fn say(&mut self, text: String) {
+        self.transcript.push(format!("agent: {}", fold(&text)));
+        self.outbox.push_back(Action::Say {
+            text,
+            barge_in: false,
+        });
+    }
+
+    /// Hands a secure-capture step on: a prompt to say, or the sealed result
+    /// (a token, never the digits) to the session.
+    fn capture_step(&mut self, step: CollectStep) {
+        let attempts = self.capture.as_ref().map_or(0, |c| c.attempts());
+        let result = match step {
+            CollectStep::Wait => return,
+            CollectStep::Prompt(prompt) => return self.say(prompt),
+            CollectStep::Done(result) => result,
+        };
+        self.capture = None;
+        let input = match result
+            .map_err(|_| ())
+            .and_then(|card| self.vault.tokenize(&card).map_err(|_| ()))
+        {
+            Ok(token) => Input::SecureResult {
+                ok: true,
+                attempts,
+                token: Some(token.token),
+                last4: Some(token.last4),
+                brand: Some(token.brand),
+            },
+            Err(()) => Input::SecureResult {
+                ok: false,
+                attempts,
+                token: None,
+                last4: None,
+                brand: None,
+            },
+        };
+        self.deliver(input);
     }
 
     /// Removes and returns the next utterance, leaving other actions in place.
@@ -746,6 +816,15 @@ impl Runner {
                         Some(said),
                     ));
                 }
+                if let (Some(collector), Input::Digits { digits }) = (&mut self.capture, input) {
+                    // Sealed: the keys go to the runtime's collector and
+                    // appear nowhere, not even in the transcript.
+                    let step = collector.keys(digits);
+                    self.outbox.clear();
+                    self.transcript.push("caller: (card keys, sealed)".into());
+                    self.capture_step(step);
+                    return Ok(());
+                }
                 if let Some(waiting) = self.waiting_failure(line) {
                     return Err(waiting);
                 }
@@ -780,6 +859,10 @@ impl Runner {
                     .push(format!("caller: silence {}s", *ms as f64 / 1000.0));
                 let to = self.session.now_ms() + ms;
                 self.deliver(Input::Clock { now_ms: to });
+                if let Some(collector) = &mut self.capture {
+                    let step = collector.timeout();
+                    self.capture_step(step);
+                }
                 Ok(())
             }
         }
@@ -850,6 +933,7 @@ pub fn run_file(plugins: &PluginRegistry, path: &Path) -> ConvoReport {
                 transcript: Vec::new(),
                 log: EventLog::default(),
                 flows: None,
+                evidence: None,
             };
         }
     };

@@ -1,5 +1,7 @@
 //! The `switchyard` command line (clap). Commands that need no API server:
-//! `validate`, `test`, `call`, `replay`, `plugin check`.
+//! `validate`, `test`, `call`, `replay`, `plugin check`, `redact`,
+//! `evidence` (in [`crate::evidence_cli`]), `outbound check` (in
+//! [`crate::outbound_cli`]).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_pac
 use switchyard_sdk::protocol::Action;
 
 use crate::bundled_flows::{self, WithBundled};
+use crate::evidence_cli::{self, EvidenceCommand};
+use crate::outbound_cli::{self, OutboundCommand};
 
 /// Switchyard: sandboxed, compliant call flows.
 #[derive(Debug, Parser)]
@@ -91,6 +95,16 @@ enum Command {
         #[arg(long)]
         keep_last4: bool,
     },
+    /// Compliance evidence records: verify, show, make a sealing key.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+    /// Outbound calls: check calling hours and the do-not-call list.
+    Outbound {
+        #[command(subcommand)]
+        command: OutboundCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +136,13 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
+    // Evidence needs no plugins: skip loading them.
+    if let Command::Evidence { command } = cli.command {
+        return evidence_cli::run(command);
+    }
+    if let Command::Outbound { command } = cli.command {
+        return outbound_cli::run(command);
+    }
     let host = PluginHost::new(HostConfig {
         module_cache_dir: module_cache_dir(),
         ..HostConfig::default()
@@ -148,6 +169,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             action,
             keep_last4,
         } => redact(classes.as_deref(), format, &action, keep_last4),
+        Command::Evidence { .. } => unreachable!("handled before the plugins load"),
+        Command::Outbound { .. } => unreachable!("handled before the plugins load"),
     }
 }
 

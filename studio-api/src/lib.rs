@@ -11,3 +11,5 @@
 
 pub mod bundled_flows;
 pub mod cli;
+pub mod evidence_cli;
+pub mod outbound_cli;

@@ -2,19 +2,43 @@
 //! `NAME.expected.json`, the problems `switchyard validate --format json`
 //! reports for it. Run with `BLESS=1` to rewrite the expectations after an
 //! intended change, and review the diff.
+//!
+//! Besides the bundled plugins, the golden files may use the tenant plugins
+//! in `flows/invalid/plugins/`, loaded as untrusted (as `switchyard validate
+//! --plugins flows/invalid/plugins` would). Every flow in `flows/compliance/`
+//! lists compliance templates and must prove clean.
 
 use std::collections::BTreeSet;
 
 use switchyard_runtime::flow::{DirFlowSource, returns_of, validate_source};
+use switchyard_runtime::host::PluginRegistry;
 
-use crate::support::{bundled, repo};
+use crate::support::{bundled, host, repo};
 
 /// Valid flows that golden files use as sub-flows.
 const HELPERS: &[&str] = &["consent-block.json"];
 
+/// The bundled plugins and, untrusted, the tenant plugins in `flows/invalid/plugins/`.
+fn golden_registry() -> PluginRegistry {
+    let mut registry = bundled();
+    let dir = repo().join("flows/invalid/plugins");
+    let mut packages: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    packages.sort();
+    for package in packages {
+        let plugin = host()
+            .load_dir(&package, false)
+            .unwrap_or_else(|e| panic!("{}: {e}", package.display()));
+        registry.insert(plugin);
+    }
+    registry
+}
+
 #[test]
 fn invalid_flows_report_exactly_the_expected_problems() {
-    let registry = bundled();
+    let registry = golden_registry();
     let dir = repo().join("flows/invalid");
     let siblings = DirFlowSource { dir: dir.clone() };
     let resolver = |name: &str| returns_of(&siblings, name);
@@ -69,6 +93,12 @@ fn invalid_flows_report_exactly_the_expected_problems() {
         "loop-without-wait",
         "unknown-flow",
         "unknown-return",
+        "compliance-order",
+        "untrusted-role",
+        "secure-capture-sink",
+        "record-across-secure-capture",
+        "unknown-template",
+        "disclosure-var-missing",
     ] {
         assert!(codes.contains(code), "no golden file covers `{code}`");
     }
@@ -91,4 +121,32 @@ fn every_example_flow_is_valid() {
             assert!(problems.is_empty(), "{}: {problems:#?}", path.display());
         }
     }
+}
+
+#[test]
+fn every_compliance_flow_proves_clean() {
+    let registry = bundled();
+    let dir = repo().join("flows/compliance");
+    let siblings = DirFlowSource { dir: dir.clone() };
+    let resolver = |name: &str| returns_of(&siblings, name);
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (flow, problems) = validate_source(&text, &registry, Some(&resolver));
+            assert!(problems.is_empty(), "{}: {problems:#?}", path.display());
+            let flow = flow.unwrap();
+            assert!(
+                !flow.compliance.is_empty(),
+                "{} lists no compliance templates, so it proves nothing",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "expected at least 3 compliance flows, found {checked}"
+    );
 }

@@ -16,9 +16,15 @@ pub struct CallSetup {
     pub from: String,
     #[serde(default)]
     pub to: String,
+    /// The call's locale; empty means the flow's.
+    #[serde(default)]
     pub locale: String,
     #[serde(default)]
     pub jurisdiction: Vec<String>,
+    /// Compliance templates the tenant enabled, on top of the flow's own
+    /// `compliance` list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<String>,
     /// Variables given to the call on top of the flow's own.
     #[serde(default)]
     pub vars: Vars,

@@ -12,6 +12,8 @@ use switchyard_sdk::protocol::{
 use super::log::{CallSetup, Entry, EventLog};
 use crate::flow::{Budget, CompiledFlow, Target, interpolate};
 use crate::host::{StepError, StepErrorCode};
+use crate::policy::evidence::{EvidenceHeader, EvidenceLog};
+use crate::policy::guard::{CallPolicy, Guard, NodeClaims};
 
 /// What the runtime says when a node fails and nothing catches the error.
 const APOLOGY: &str = "Sorry, something went wrong. Goodbye.";
@@ -54,6 +56,9 @@ pub enum Input {
     /// The pending secure capture finished (sealed: no digits here).
     SecureResult {
         ok: bool,
+        /// How many tries the caller needed (for the evidence).
+        #[serde(default)]
+        attempts: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +152,10 @@ pub struct CallSession {
     flow_source: Option<String>,
     log: EventLog,
     out: Vec<Action>,
+    /// Every action passes it; it keeps consent state and evidence.
+    guard: Guard,
+    /// The kind of the event the last step handled (how an outcome came about).
+    last_event: &'static str,
 }
 
 impl std::fmt::Debug for CallSession {
@@ -160,14 +169,16 @@ impl std::fmt::Debug for CallSession {
 }
 
 impl CallSetup {
-    /// A call for tests: no numbers, locale en-US, starting at `start_ms`.
+    /// A call for tests: no numbers, the flow's locale, no templates beyond
+    /// the flow's own, starting at `start_ms`.
     pub fn test(id: &str, start_ms: i64) -> Self {
         CallSetup {
             id: id.to_owned(),
             from: String::new(),
             to: String::new(),
-            locale: "en-US".to_owned(),
+            locale: String::new(),
             jurisdiction: Vec::new(),
+            templates: Vec::new(),
             vars: Vars::new(),
             start_ms,
         }
@@ -182,6 +193,28 @@ impl CallSession {
         vars.insert("caller_number".into(), Value::String(setup.from.clone()));
         vars.insert("called_number".into(), Value::String(setup.to.clone()));
         vars.extend(setup.vars.clone());
+        let mut enabled = root.flow.compliance.clone();
+        for id in &setup.templates {
+            if !enabled.contains(id) {
+                enabled.push(id.clone());
+            }
+        }
+        let locale = if setup.locale.is_empty() {
+            root.flow.locale.clone()
+        } else {
+            setup.locale.clone()
+        };
+        let policy = CallPolicy::new(&enabled, &setup.from, &setup.to, &locale);
+        let guard = Guard::with_header(
+            Arc::new(policy),
+            EvidenceHeader::new(
+                setup.id.clone(),
+                root.flow.name.clone(),
+                root.digest.clone(),
+                setup.start_ms,
+            ),
+            setup.start_ms,
+        );
         CallSession {
             budget: root.flow.budget,
             now_ms: setup.start_ms,
@@ -202,6 +235,8 @@ impl CallSession {
             flow_source: None,
             log: EventLog::default(),
             out: Vec::new(),
+            guard,
+            last_event: "enter",
         }
     }
 
@@ -234,6 +269,15 @@ impl CallSession {
 
     /// Delivers one input and returns the actions it caused.
     pub fn deliver(&mut self, input: Input) -> Vec<Action> {
+        if self.waiting == Waiting::SecureCapture
+            && matches!(input, Input::Digits { .. } | Input::Speech { .. })
+        {
+            // Sealed: the channel's collector takes card keys; anything that
+            // reaches the session in the window is neither used nor logged.
+            let reason = "caller input during secure capture (sealed, not logged)".to_owned();
+            self.log.push(self.now_ms, Entry::Ignored { reason });
+            return Vec::new();
+        }
         self.log.push(
             self.now_ms,
             Entry::Input {
@@ -245,11 +289,23 @@ impl CallSession {
         }
         match input {
             Input::Clock { now_ms } => self.advance(now_ms),
-            Input::Digits { digits } => self.caller_event(Event::Digits { digits }),
-            Input::Speech { text } => self.caller_event(Event::Speech {
-                text,
-                confidence: None,
-            }),
+            Input::Digits { digits } => {
+                let (first, digits) = self.guard.caller_digits(self.now_ms, &digits);
+                self.execute_all("(guard)", first);
+                if !digits.is_empty() {
+                    self.caller_event(Event::Digits { digits });
+                }
+            }
+            Input::Speech { text } => {
+                // The guard answers "are you a robot?" and honours "stop
+                // recording" before any plugin (or model) sees the turn.
+                let first = self.guard.caller_speech(self.now_ms, &text);
+                self.execute_all("(guard)", first);
+                self.caller_event(Event::Speech {
+                    text,
+                    confidence: None,
+                });
+            }
             Input::Hangup => {
                 self.hanging_up = true;
                 self.timer = None;
@@ -260,14 +316,17 @@ impl CallSession {
                 text,
                 tool_calls,
                 error,
-            } => self.answer(
-                Waiting::Llm,
-                Event::LlmReply {
-                    text,
-                    tool_calls,
-                    error,
-                },
-            ),
+            } => {
+                let text = self.guard.llm_reply(self.now_ms, text);
+                self.answer(
+                    Waiting::Llm,
+                    Event::LlmReply {
+                        text,
+                        tool_calls,
+                        error,
+                    },
+                )
+            }
             Input::HttpResult {
                 status,
                 body,
@@ -285,18 +344,32 @@ impl CallSession {
             }
             Input::SecureResult {
                 ok,
+                attempts,
                 token,
                 last4,
                 brand,
-            } => self.answer(
-                Waiting::SecureCapture,
-                Event::SecureResult {
-                    ok,
-                    token,
-                    last4,
-                    brand,
-                },
-            ),
+            } => {
+                if self.waiting == Waiting::SecureCapture {
+                    let node = self.current_node().unwrap_or_default().to_owned();
+                    let resumed = self.guard.secure_result(
+                        self.now_ms,
+                        ok,
+                        attempts,
+                        last4.clone(),
+                        brand.clone(),
+                    );
+                    self.execute_all(&node, resumed);
+                }
+                self.answer(
+                    Waiting::SecureCapture,
+                    Event::SecureResult {
+                        ok,
+                        token,
+                        last4,
+                        brand,
+                    },
+                )
+            }
         }
         std::mem::take(&mut self.out)
     }
@@ -325,6 +398,11 @@ impl CallSession {
         &self.vars
     }
 
+    /// The call's locale.
+    pub fn locale(&self) -> &str {
+        self.guard.policy().locale()
+    }
+
     /// The virtual clock.
     pub fn now_ms(&self) -> i64 {
         self.now_ms
@@ -333,6 +411,13 @@ impl CallSession {
     /// The event log so far.
     pub fn log(&self) -> &EventLog {
         &self.log
+    }
+
+    /// The compliance evidence so far (seal it with
+    /// [`EvidenceLog::seal`](crate::policy::evidence::EvidenceLog::seal)
+    /// once the call has ended).
+    pub fn evidence(&self) -> &EvidenceLog {
+        self.guard.evidence()
     }
 
     /// Records where the flow came from (a file path or a stored version)
@@ -461,6 +546,7 @@ impl CallSession {
             .clone();
         let config = interpolate(&node.config, &self.vars);
         let event_kind = event.kind();
+        self.last_event = event_kind;
         let input = StepInput {
             abi: ABI_VERSION,
             node: NodeInfo {
@@ -469,7 +555,7 @@ impl CallSession {
             },
             call: CallInfo {
                 id: self.setup.id.clone(),
-                locale: flow.flow.locale.clone(),
+                locale: self.guard.policy().locale().to_owned(),
                 jurisdiction: self.setup.jurisdiction.clone(),
                 vars: if plugin.manifest().reads_vars {
                     self.vars.clone()
@@ -528,18 +614,37 @@ impl CallSession {
             self.set_vars(vars);
         }
         let mut subflow = None;
+        let claims = NodeClaims::of(&plugin);
         for action in output.actions {
-            if let Some(child) = self.apply(&node_id, action) {
-                subflow = Some(child);
-            }
-            if self.ended.is_some() {
-                return None;
+            // The guard decides what each action becomes: itself, nothing
+            // (refused) or the runtime's own wording.
+            let vars = &self.vars;
+            for action in self
+                .guard
+                .check(self.now_ms, &node_id, &claims, action, vars)
+            {
+                if let Some(child) = self.apply(&node_id, action) {
+                    subflow = Some(child);
+                }
+                if self.ended.is_some() {
+                    return None;
+                }
             }
         }
         match (output.exit, subflow) {
             (Some(exit), _) => Some(Work::Outcome(exit)),
             (None, Some(child)) => self.call_subflow(&node_id, &child),
             (None, None) => None,
+        }
+    }
+
+    /// Carries out actions the runtime itself decided on (the guard's).
+    fn execute_all(&mut self, node: &str, actions: Vec<Action>) {
+        for action in actions {
+            self.apply(node, action);
+            if self.ended.is_some() {
+                return;
+            }
         }
     }
 
@@ -642,6 +747,16 @@ impl CallSession {
         let flow = frame.flow.clone();
         let node_id = frame.node.clone();
         let node = &flow.flow.nodes[&node_id];
+        if let Some(plugin) = flow.plugin(&node_id) {
+            let claims = NodeClaims::of(plugin);
+            let follow_up =
+                self.guard
+                    .outcome(self.now_ms, &node_id, &claims, &outcome, self.last_event);
+            self.execute_all(&node_id, follow_up);
+            if self.ended.is_some() {
+                return None;
+            }
+        }
         match node.on.get(&outcome).map(|t| Target::parse(t)) {
             Some(Target::Node(next)) => Some(Work::Enter(next.to_owned())),
             Some(Target::Return(result)) => {
@@ -721,6 +836,7 @@ impl CallSession {
         if self.ended.is_none() {
             self.ended = Some(reason.to_owned());
             self.timer = None;
+            self.guard.end(self.now_ms, reason);
             self.log.push(
                 self.now_ms,
                 Entry::Ended {

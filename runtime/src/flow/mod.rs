@@ -1,17 +1,20 @@
 //! The flow model: the `switchyard/v1` document ([`Flow`]), `{{var}}`
 //! interpolation, validation that reports every problem at once
-//! ([`validate`]), and the compiled, executable form ([`CompiledFlow`]).
+//! ([`validate`]) with the compliance proofs ([`prove`]), and the
+//! compiled, executable form ([`CompiledFlow`]).
 
 mod document;
 mod graph;
 mod interpolate;
 mod loader;
+mod proofs;
 mod validate;
 
 pub use document::{Budget, Flow, Node, Target};
 pub use graph::FlowGraph;
 pub use interpolate::{interpolate, lookup_var};
 pub use loader::{DirFlowSource, FlowProblems, FlowSource, load_flow_set, returns_of};
+pub use proofs::{prove, step_name};
 pub(crate) use validate::shorten;
 pub use validate::{FlowResolver, Problem, compile, validate, validate_source};
 

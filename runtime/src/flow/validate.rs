@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::proofs::prove;
 use super::{CompiledFlow, Flow, FlowGraph, Target};
-use crate::host::{PluginRegistry, registry_parse_use};
+use crate::host::{Plugin, PluginRegistry, registry_parse_use};
+use crate::policy::template::{Template, bundled_templates};
 
 /// One problem with a flow, at a JSON pointer into the document.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,7 +67,7 @@ static FLOW_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
 });
 
 /// Escapes one JSON pointer segment (RFC 6901).
-fn segment(s: &str) -> String {
+pub(super) fn segment(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
@@ -259,6 +261,21 @@ pub fn validate(
         problem.path = Some(cycle);
         problems.push(problem);
     }
+    // Compliance proofs over the listed templates. `prove` walks the graph
+    // only when the entry exists and every node's plugin is known; the
+    // problems that stop it are reported above.
+    if !flow.compliance.is_empty() {
+        let plugins: BTreeMap<String, Arc<Plugin>> = flow
+            .nodes
+            .iter()
+            .filter_map(|(id, node)| {
+                let (name, major) = registry_parse_use(&node.uses)?;
+                Some((id.clone(), Arc::clone(registry.get(name, major)?)))
+            })
+            .collect();
+        let catalog: Vec<&Template> = bundled_templates().iter().collect();
+        problems.extend(prove(flow, &plugins, &catalog));
+    }
     problems
 }
 
@@ -358,7 +375,7 @@ fn list_or_none(items: &[String]) -> String {
 }
 
 /// ", did you mean \"x\"?" for a close match (edit distance ≤ 2).
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+pub(super) fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a String>) -> String {
     candidates
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, _)| *d <= 2)

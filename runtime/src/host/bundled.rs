@@ -51,4 +51,8 @@ bundled! {
     "hangup" => "hangup.wasm",
     "subflow" => "subflow.wasm",
     "llm-agent" => "llm-agent.wasm",
+    "recording-consent" => "recording-consent.wasm",
+    "ai-disclosure" => "ai-disclosure.wasm",
+    "notice" => "notice.wasm",
+    "secure-capture" => "secure-capture.wasm",
 }
