@@ -18,6 +18,10 @@ use switchyard_runtime::flow::{
     DirFlowSource, FlowSource, load_flow_set, returns_of, validate_source,
 };
 use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_package_dir};
+use switchyard_runtime::policy::evidence::EvidenceSigner;
+use switchyard_runtime::policy::secure_capture::{
+    CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
+};
 use switchyard_sdk::protocol::Action;
 
 use crate::bundled_flows::{self, WithBundled};
@@ -67,6 +71,23 @@ enum Command {
         /// Write the call's event log here when it ends.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// The caller's locale (default: the flow's).
+        #[arg(long)]
+        locale: Option<String>,
+        /// Compliance templates enabled on top of the flow's own (comma list).
+        #[arg(long, value_delimiter = ',')]
+        templates: Vec<String>,
+        /// Write the call's signed compliance evidence here when it ends.
+        #[arg(long, value_name = "FILE")]
+        evidence: Option<PathBuf>,
+        /// The signing key for `--evidence` (created with its `.pub` beside
+        /// it if missing).
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "switchyard-data/evidence.key"
+        )]
+        evidence_key: PathBuf,
     },
     /// Re-run a call's event log and check that the same actions come out.
     Replay {
@@ -158,7 +179,24 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             to,
             at,
             log,
-        } => call(&registry, &flow, from, to, at, log.as_deref()),
+            locale,
+            templates,
+            evidence,
+            evidence_key,
+        } => call(
+            &registry,
+            &flow,
+            CallOptions {
+                from,
+                to,
+                at,
+                log,
+                locale,
+                templates,
+                evidence,
+                evidence_key,
+            },
+        ),
         Command::Replay { log, flow } => replay_log(&registry, &log, flow.as_deref()),
         Command::Plugin {
             command: PluginCommand::Check { path, format },
@@ -378,14 +416,35 @@ fn load_flows(registry: &PluginRegistry, flow: &str) -> Result<(FlowSet, String)
     Ok((flows, flow.to_owned()))
 }
 
-fn call(
-    registry: &PluginRegistry,
-    flow: &str,
+/// How `switchyard call` sets up the call and what it keeps afterwards.
+struct CallOptions {
     from: String,
     to: String,
     at: Option<String>,
-    log_path: Option<&Path>,
-) -> Result<ExitCode, String> {
+    log: Option<PathBuf>,
+    locale: Option<String>,
+    templates: Vec<String>,
+    evidence: Option<PathBuf>,
+    evidence_key: PathBuf,
+}
+
+fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<ExitCode, String> {
+    let CallOptions {
+        from,
+        to,
+        at,
+        log: log_path,
+        locale,
+        templates,
+        evidence,
+        evidence_key,
+    } = options;
+    // Load the key first: a bad key path should fail before the call, not
+    // after the caller has talked for five minutes.
+    let signer = match &evidence {
+        Some(_) => Some(load_evidence_key(&evidence_key)?),
+        None => None,
+    };
     let (flows, source) = load_flows(registry, flow)?;
     let real_start = Instant::now();
     let start_ms = match at {
@@ -404,6 +463,8 @@ fn call(
     let setup = CallSetup {
         from,
         to,
+        locale: locale.unwrap_or_default(),
+        templates,
         ..CallSetup::test(&format!("cli-{start_ms}"), start_ms)
     };
     let mut session = CallSession::new(Arc::new(flows), setup).with_flow_source(source);
@@ -411,6 +472,7 @@ fn call(
         "Calling {flow}. Type keys (1, 42#), words to speak, /silence 5, /hangup. Ctrl-D hangs up."
     );
     let lines = stdin_lines();
+    let vault = LocalVault::new();
     show(&session.start());
     while session.ended().is_none() {
         if let Some(kind) = session.awaiting() {
@@ -429,6 +491,7 @@ fn call(
                     "endpoint answer (`200 {json}` or `error MSG`)",
                     parse_http,
                 )?,
+                "secure_capture" => secure_capture(&lines, &session, &vault),
                 other => {
                     return Err(format!(
                         "the {other} channel is not available in the terminal"
@@ -465,12 +528,90 @@ fn call(
         show(&session.deliver(input));
     }
     eprintln!("(call ended: {})", session.ended().unwrap_or_default());
-    if let Some(path) = log_path {
+    if let Some(path) = &log_path {
         std::fs::write(path, session.log().to_jsonl())
             .map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("(event log written to {})", path.display());
     }
+    if let (Some(path), Some(signer)) = (&evidence, &signer) {
+        let record = session.evidence().seal(signer);
+        std::fs::write(path, record.to_json_pretty())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!(
+            "(compliance evidence written to {}, signed by key {})",
+            path.display(),
+            signer.key_id()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The evidence signing key at `path`, created (with `path.pub`) if missing.
+fn load_evidence_key(path: &Path) -> Result<EvidenceSigner, String> {
+    let existed = path.exists();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let signer = EvidenceSigner::load_or_create(path).map_err(|e| e.to_string())?;
+    if !existed {
+        let public = path.with_extension("pub");
+        signer
+            .write_public_key(&public)
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "(new evidence key {} in {}; verify with --key {})",
+            signer.key_id(),
+            path.display(),
+            public.display()
+        );
+    }
+    Ok(signer)
+}
+
+/// A secure-capture window in the terminal: the runtime's collector asks for
+/// the card, the local vault tokenizes it, and the call gets only the token.
+fn secure_capture(
+    lines: &mpsc::Receiver<String>,
+    session: &CallSession,
+    vault: &LocalVault,
+) -> Input {
+    let (mut collector, prompt) =
+        SecureCollector::new(&CaptureField::ALL, session.now_ms(), session.locale());
+    println!("agent: {prompt}");
+    let mut step = CollectStep::Wait;
+    loop {
+        match step {
+            CollectStep::Done(result) => {
+                let attempts = collector.attempts();
+                return match result.ok().and_then(|card| vault.tokenize(&card).ok()) {
+                    Some(token) => Input::SecureResult {
+                        ok: true,
+                        attempts,
+                        token: Some(token.token),
+                        last4: Some(token.last4),
+                        brand: Some(token.brand),
+                    },
+                    None => Input::SecureResult {
+                        ok: false,
+                        attempts,
+                        token: None,
+                        last4: None,
+                        brand: None,
+                    },
+                };
+            }
+            CollectStep::Prompt(prompt) => println!("agent: {prompt}"),
+            CollectStep::Wait => {}
+        }
+        std::io::stdout().flush().ok();
+        step = match lines.recv_timeout(Duration::from_secs(15)) {
+            Ok(keys) => collector.keys(keys.trim()),
+            Err(RecvTimeoutError::Timeout) => collector.timeout(),
+            Err(RecvTimeoutError::Disconnected) => CollectStep::Done(Err(
+                switchyard_runtime::policy::secure_capture::CaptureFailure::NoInput,
+            )),
+        };
+    }
 }
 
 fn stdin_lines() -> mpsc::Receiver<String> {
