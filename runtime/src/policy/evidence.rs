@@ -417,25 +417,27 @@ fn first_difference(raw: &Value, back: &Value, at: String) -> Option<String> {
 }
 
 /// The evidence of a call being made: append items, then [`seal`](Self::seal).
+///
+/// Items are hashed into the chain when the log is sealed (or its
+/// [`entries`](Self::entries) are asked for), not when they are pushed: the
+/// chain protects the record at rest, and hashing at seal time keeps the
+/// guard's per-action cost to a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceLog {
     header: EvidenceHeader,
-    header_hash: String,
-    entries: Vec<EvidenceEntry>,
+    items: Vec<(i64, EvidenceItem)>,
 }
 
 impl EvidenceLog {
     /// An empty log for the call the header names.
     pub fn new(header: EvidenceHeader) -> Self {
-        let header_hash = header.hash();
         Self {
             header,
-            header_hash,
-            entries: Vec::new(),
+            items: Vec::new(),
         }
     }
 
-    /// Appends an item at `at_ms` (epoch milliseconds), chained to the last.
+    /// Appends an item at `at_ms` (epoch milliseconds).
     /// A `secure_capture_closed` keeps at most the last four characters of
     /// `last4`, so the record never holds more of a card number.
     pub fn push(&mut self, at_ms: i64, mut item: EvidenceItem) {
@@ -446,16 +448,7 @@ impl EvidenceLog {
             let keep = last4.chars().count().saturating_sub(4);
             *last4 = last4.chars().skip(keep).collect();
         }
-        let seq = self.entries.len() as u64;
-        let prev = self.last_hash().to_owned();
-        let hash = entry_hash(seq, at_ms, &item, &prev);
-        self.entries.push(EvidenceEntry {
-            seq,
-            at_ms,
-            item,
-            prev,
-            hash,
-        });
+        self.items.push((at_ms, item));
     }
 
     /// The header.
@@ -465,28 +458,48 @@ impl EvidenceLog {
 
     /// The items, in order.
     pub fn items(&self) -> impl ExactSizeIterator<Item = &EvidenceItem> + '_ {
-        self.entries.iter().map(|e| &e.item)
+        self.items.iter().map(|(_, item)| item)
     }
 
-    /// The entries, in order.
-    pub fn entries(&self) -> &[EvidenceEntry] {
-        &self.entries
+    /// The entries, in order, each chained to the one before.
+    pub fn entries(&self) -> Vec<EvidenceEntry> {
+        let mut prev = self.header.hash();
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(seq, (at_ms, item))| {
+                let seq = seq as u64;
+                let hash = entry_hash(seq, *at_ms, item, &prev);
+                EvidenceEntry {
+                    seq,
+                    at_ms: *at_ms,
+                    item: item.clone(),
+                    prev: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
     }
 
     /// The head of the chain: the last entry's hash, or the header hash.
-    pub fn last_hash(&self) -> &str {
-        self.entries
+    pub fn last_hash(&self) -> String {
+        self.entries()
             .last()
-            .map_or(self.header_hash.as_str(), |e| e.hash.as_str())
+            .map_or_else(|| self.header.hash(), |e| e.hash.clone())
     }
 
     /// The record signed by `signer`. The log can go on and be sealed again.
     pub fn seal(&self, signer: &EvidenceSigner) -> EvidenceRecord {
-        let message = signed_message(&self.header_hash, self.last_hash(), self.entries.len());
+        let header_hash = self.header.hash();
+        let entries = self.entries();
+        let last_hash = entries
+            .last()
+            .map_or(header_hash.as_str(), |e| e.hash.as_str());
+        let message = signed_message(&header_hash, last_hash, entries.len());
         let signature = signer.key.sign(message.as_bytes());
         EvidenceRecord {
             header: self.header.clone(),
-            entries: self.entries.clone(),
+            entries,
             seal: EvidenceSeal {
                 key_id: signer.key_id(),
                 signature: hex::encode(signature.to_bytes()),
