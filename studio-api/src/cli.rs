@@ -18,7 +18,6 @@ use switchyard_runtime::flow::{
     DirFlowSource, FlowSource, load_flow_set, returns_of, validate_source,
 };
 use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_package_dir};
-use switchyard_runtime::policy::evidence::EvidenceSigner;
 use switchyard_runtime::policy::secure_capture::{
     CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
 };
@@ -442,7 +441,7 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
     // Load the key first: a bad key path should fail before the call, not
     // after the caller has talked for five minutes.
     let signer = match &evidence {
-        Some(_) => Some(load_evidence_key(&evidence_key)?),
+        Some(_) => Some(evidence_cli::load_or_create_key(&evidence_key)?),
         None => None,
     };
     let (flows, source) = load_flows(registry, flow)?;
@@ -544,28 +543,6 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The evidence signing key at `path`, created (with `path.pub`) if missing.
-fn load_evidence_key(path: &Path) -> Result<EvidenceSigner, String> {
-    let existed = path.exists();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let signer = EvidenceSigner::load_or_create(path).map_err(|e| e.to_string())?;
-    if !existed {
-        let public = path.with_extension("pub");
-        signer
-            .write_public_key(&public)
-            .map_err(|e| e.to_string())?;
-        eprintln!(
-            "(new evidence key {} in {}; verify with --key {})",
-            signer.key_id(),
-            path.display(),
-            public.display()
-        );
-    }
-    Ok(signer)
 }
 
 /// A secure-capture window in the terminal: the runtime's collector asks for

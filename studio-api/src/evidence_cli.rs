@@ -131,3 +131,25 @@ fn time(ms: i64) -> String {
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     )
 }
+
+/// The evidence signing key at `path`, created (with `path.pub`) if missing.
+pub fn load_or_create_key(path: &Path) -> Result<EvidenceSigner, String> {
+    let existed = path.exists();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let signer = EvidenceSigner::load_or_create(path).map_err(|e| e.to_string())?;
+    if !existed {
+        let public = path.with_extension("pub");
+        signer
+            .write_public_key(&public)
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "(new evidence key {} in {}; verify with --key {})",
+            signer.key_id(),
+            path.display(),
+            public.display()
+        );
+    }
+    Ok(signer)
+}

@@ -10,7 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use switchyard_runtime::policy::outbound::{DoNotCallList, OutboundRequest, check_outbound};
+use switchyard_runtime::policy::evidence::{
+    EvidenceHeader, EvidenceItem, EvidenceLog, EvidenceSigner,
+};
+use switchyard_runtime::policy::jurisdiction::AppliedTemplate;
+use switchyard_runtime::policy::outbound::{
+    DoNotCallList, OutboundRequest, check_outbound, refusal_evidence,
+};
 use switchyard_runtime::policy::template::bundled_templates;
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +42,16 @@ pub enum OutboundCommand {
         /// The region national-format numbers in the list are read in.
         #[arg(long, value_name = "CC", default_value = "US")]
         region: String,
+        /// On refusal, write a signed evidence record of it here.
+        #[arg(long, value_name = "FILE")]
+        evidence: Option<PathBuf>,
+        /// The signing key for `--evidence` (created with its `.pub` if missing).
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "switchyard-data/evidence.key"
+        )]
+        evidence_key: PathBuf,
     },
 }
 
@@ -49,14 +65,26 @@ pub fn run(command: OutboundCommand) -> Result<ExitCode, String> {
             templates,
             dnc,
             region,
-        } => check(
-            &to,
-            from.as_deref().unwrap_or_default(),
-            at.as_deref(),
-            &templates,
-            dnc.as_deref(),
-            &region,
-        ),
+            evidence,
+            evidence_key,
+        } => {
+            let evidence = match evidence {
+                Some(path) => Some((
+                    path,
+                    crate::evidence_cli::load_or_create_key(&evidence_key)?,
+                )),
+                None => None,
+            };
+            check(
+                &to,
+                from.as_deref().unwrap_or_default(),
+                at.as_deref(),
+                &templates,
+                dnc.as_deref(),
+                &region,
+                evidence,
+            )
+        }
     }
 }
 
@@ -67,6 +95,7 @@ fn check(
     templates: &str,
     dnc: Option<&Path>,
     region: &str,
+    evidence: Option<(PathBuf, EvidenceSigner)>,
 ) -> Result<ExitCode, String> {
     let at_ms = match at {
         Some(at) => chrono::DateTime::parse_from_rfc3339(at)
@@ -121,6 +150,36 @@ fn check(
         }
         Err(refusal) => {
             println!("refused: {refusal}");
+            if let Some((path, signer)) = evidence {
+                // The refused call never existed, so its record is only the
+                // attempt: what was asked, under which templates, and why not.
+                let header =
+                    EvidenceHeader::new(format!("outbound-{at_ms}-{to}"), "(outbound)", "", at_ms);
+                let mut log = EvidenceLog::new(header);
+                log.push(
+                    at_ms,
+                    EvidenceItem::Templates {
+                        templates: templates
+                            .iter()
+                            .filter_map(|id| bundled_templates().iter().find(|t| t.id == *id))
+                            .map(|t| AppliedTemplate {
+                                id: t.id.clone(),
+                                version: t.version.clone(),
+                            })
+                            .collect(),
+                        recording_mode: String::new(),
+                        jurisdictions: Vec::new(),
+                    },
+                );
+                log.push(at_ms, refusal_evidence(&refusal));
+                std::fs::write(&path, log.seal(&signer).to_json_pretty())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                eprintln!(
+                    "(refusal evidence written to {}, signed by key {})",
+                    path.display(),
+                    signer.key_id()
+                );
+            }
             Ok(ExitCode::from(1))
         }
     }

@@ -224,3 +224,54 @@ fn a_bad_do_not_call_line_is_named() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_refusal_is_kept_as_signed_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let evidence = dir.path().join("refused.json");
+    let key = dir.path().join("evidence.key");
+    let out = switchyard(&[
+        "outbound",
+        "check",
+        "--to",
+        "+919812345678",
+        "--templates",
+        "in-dpdp-trai",
+        "--at",
+        "2026-11-20T08:30:00+05:30",
+        "--evidence",
+        evidence.to_str().unwrap(),
+        "--evidence-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let record = std::fs::read_to_string(&evidence).unwrap();
+    assert!(record.contains("\"outbound_refused\""), "{record}");
+    assert!(record.contains("TRAI TCCCPR 2018"), "{record}");
+    let verified = switchyard(&[
+        "evidence",
+        "verify",
+        evidence.to_str().unwrap(),
+        "--key",
+        key.with_extension("pub").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&verified), 0, "{}{}", stdout(&verified), stderr(&verified));
+    // An allowed call leaves no refusal behind.
+    let allowed = dir.path().join("allowed.json");
+    let out = switchyard(&[
+        "outbound",
+        "check",
+        "--to",
+        "+919812345678",
+        "--templates",
+        "in-dpdp-trai",
+        "--at",
+        "2026-11-20T10:00:00+05:30",
+        "--evidence",
+        allowed.to_str().unwrap(),
+        "--evidence-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(!allowed.exists());
+}
