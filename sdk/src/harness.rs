@@ -115,3 +115,18 @@ impl Harness {
         output
     }
 }
+
+/// A `digits` event, for tests: the caller pressed `keys`.
+pub fn digits(keys: &str) -> Event {
+    Event::Digits {
+        digits: keys.to_owned(),
+    }
+}
+
+/// A `speech` event, for tests: the caller said `text`.
+pub fn speech(text: &str) -> Event {
+    Event::Speech {
+        text: text.to_owned(),
+        confidence: None,
+    }
+}

@@ -58,35 +58,8 @@ enum Command {
     /// Hold a call with a flow in the terminal (a file, or a bundled flow by name).
     Call {
         flow: String,
-        /// The caller's number.
-        #[arg(long, default_value = "+15555550100")]
-        from: String,
-        /// The called number.
-        #[arg(long, default_value = "+15555550199")]
-        to: String,
-        /// Pretend the call starts at this RFC 3339 time (the clock still runs).
-        #[arg(long)]
-        at: Option<String>,
-        /// Write the call's event log here when it ends.
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        /// The caller's locale (default: the flow's).
-        #[arg(long)]
-        locale: Option<String>,
-        /// Compliance templates enabled on top of the flow's own (comma list).
-        #[arg(long, value_delimiter = ',')]
-        templates: Vec<String>,
-        /// Write the call's signed compliance evidence here when it ends.
-        #[arg(long, value_name = "FILE")]
-        evidence: Option<PathBuf>,
-        /// The signing key for `--evidence` (created with its `.pub` beside
-        /// it if missing).
-        #[arg(
-            long,
-            value_name = "FILE",
-            default_value = "switchyard-data/evidence.key"
-        )]
-        evidence_key: PathBuf,
+        #[command(flatten)]
+        options: CallOptions,
     },
     /// Re-run a call's event log and check that the same actions come out.
     Replay {
@@ -172,30 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Validate { flows, format } => Ok(validate(&registry, &flows, format)),
         Command::Test { paths, log_dir } => test(&registry, &paths, log_dir.as_deref()),
-        Command::Call {
-            flow,
-            from,
-            to,
-            at,
-            log,
-            locale,
-            templates,
-            evidence,
-            evidence_key,
-        } => call(
-            &registry,
-            &flow,
-            CallOptions {
-                from,
-                to,
-                at,
-                log,
-                locale,
-                templates,
-                evidence,
-                evidence_key,
-            },
-        ),
+        Command::Call { flow, options } => call(&registry, &flow, options),
         Command::Replay { log, flow } => replay_log(&registry, &log, flow.as_deref()),
         Command::Plugin {
             command: PluginCommand::Check { path, format },
@@ -416,14 +366,36 @@ fn load_flows(registry: &PluginRegistry, flow: &str) -> Result<(FlowSet, String)
 }
 
 /// How `switchyard call` sets up the call and what it keeps afterwards.
+#[derive(Debug, clap::Args)]
 struct CallOptions {
+    /// The caller's number.
+    #[arg(long, default_value = "+15555550100")]
     from: String,
+    /// The called number.
+    #[arg(long, default_value = "+15555550199")]
     to: String,
+    /// Pretend the call starts at this RFC 3339 time (the clock still runs).
+    #[arg(long)]
     at: Option<String>,
+    /// Write the call's event log here when it ends.
+    #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// The caller's locale (default: the flow's).
+    #[arg(long)]
     locale: Option<String>,
+    /// Compliance templates enabled on top of the flow's own (comma list).
+    #[arg(long, value_delimiter = ',')]
     templates: Vec<String>,
+    /// Write the call's signed compliance evidence here when it ends.
+    #[arg(long, value_name = "FILE")]
     evidence: Option<PathBuf>,
+    /// The signing key for `--evidence` (created with its `.pub` beside it
+    /// if missing).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "switchyard-data/evidence.key"
+    )]
     evidence_key: PathBuf,
 }
 

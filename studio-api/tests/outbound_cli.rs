@@ -255,7 +255,13 @@ fn a_refusal_is_kept_as_signed_evidence() {
         "--key",
         key.with_extension("pub").to_str().unwrap(),
     ]);
-    assert_eq!(code(&verified), 0, "{}{}", stdout(&verified), stderr(&verified));
+    assert_eq!(
+        code(&verified),
+        0,
+        "{}{}",
+        stdout(&verified),
+        stderr(&verified)
+    );
     // An allowed call leaves no refusal behind.
     let allowed = dir.path().join("allowed.json");
     let out = switchyard(&[

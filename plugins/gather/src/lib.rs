@@ -222,18 +222,7 @@ switchyard_sdk::export_step!(step);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_sdk::harness::Harness;
-
-    fn digits(d: &str) -> Event {
-        Event::Digits { digits: d.into() }
-    }
-
-    fn speech(text: &str) -> Event {
-        Event::Speech {
-            text: text.into(),
-            confidence: None,
-        }
-    }
+    use switchyard_sdk::harness::{Harness, digits, speech};
 
     fn pin(extra: Value) -> Harness {
         let mut config =

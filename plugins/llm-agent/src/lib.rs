@@ -343,7 +343,10 @@ switchyard_sdk::export_step!(step);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_sdk::{guest::take_native_log, harness::Harness};
+    use switchyard_sdk::{
+        guest::take_native_log,
+        harness::{Harness, speech},
+    };
 
     fn agent(extra: Value) -> Harness {
         let mut config = json!({"system": "Be brief."});
@@ -352,13 +355,6 @@ mod tests {
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
         Harness::new(step).config(config)
-    }
-
-    fn speech(text: &str) -> Event {
-        Event::Speech {
-            text: text.into(),
-            confidence: None,
-        }
     }
 
     fn reply(text: &str) -> Event {

@@ -194,18 +194,7 @@ switchyard_sdk::export_step!(step);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_sdk::harness::Harness;
-
-    fn digits(d: &str) -> Event {
-        Event::Digits { digits: d.into() }
-    }
-
-    fn speech(text: &str) -> Event {
-        Event::Speech {
-            text: text.into(),
-            confidence: Some(0.9),
-        }
-    }
+    use switchyard_sdk::harness::{Harness, digits, speech};
 
     fn keyword_menu() -> Harness {
         Harness::new(step).config(json!({

@@ -104,16 +104,9 @@ switchyard_sdk::export_step!(step);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_sdk::harness::Harness;
+    use switchyard_sdk::harness::{Harness, speech};
 
     const START: i64 = 1_767_225_600_000;
-
-    fn speech(text: &str) -> Event {
-        Event::Speech {
-            text: text.into(),
-            confidence: None,
-        }
-    }
 
     #[test]
     fn enter_prompts_beeps_records_and_listens() {
