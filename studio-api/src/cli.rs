@@ -26,6 +26,7 @@ use switchyard_sdk::protocol::Action;
 use crate::bundled_flows::{self, WithBundled};
 use crate::evidence_cli::{self, EvidenceCommand};
 use crate::outbound_cli::{self, OutboundCommand};
+use crate::tokenizer::{HttpsTokenizer, TokenizerOptions, read_secret_file};
 
 /// Switchyard: sandboxed, compliant call flows.
 #[derive(Debug, Parser)]
@@ -397,6 +398,36 @@ struct CallOptions {
         default_value = "switchyard-data/evidence.key"
     )]
     evidence_key: PathBuf,
+    /// Send captured cards to this payment processor (an HTTPS request
+    /// signed with the shared secret) instead of the in-memory vault.
+    #[arg(long, value_name = "URL", requires = "tokenizer_secret_file")]
+    tokenizer_url: Option<String>,
+    /// The processor's shared signing secret: the file's first line.
+    #[arg(long, value_name = "FILE", requires = "tokenizer_url")]
+    tokenizer_secret_file: Option<PathBuf>,
+    /// Trust this PEM CA certificate for the processor instead of the public roots.
+    #[arg(long, value_name = "FILE", requires = "tokenizer_url")]
+    tokenizer_ca: Option<PathBuf>,
+}
+
+/// The tokenizer for `switchyard call`: the processor at `--tokenizer-url`
+/// when given, else the in-memory vault.
+fn call_tokenizer(
+    url: Option<String>,
+    secret_file: Option<&Path>,
+    ca: Option<&Path>,
+) -> Result<Box<dyn PaymentTokenizer>, String> {
+    let Some(url) = url else {
+        return Ok(Box::new(LocalVault::new()));
+    };
+    let secret_file = secret_file.ok_or("--tokenizer-url needs --tokenizer-secret-file")?;
+    let mut options = TokenizerOptions::new(url, Vec::new());
+    options.secret = read_secret_file(secret_file)?;
+    if let Some(ca) = ca {
+        options.ca_pem =
+            Some(std::fs::read(ca).map_err(|e| format!("--tokenizer-ca {}: {e}", ca.display()))?);
+    }
+    Ok(Box::new(HttpsTokenizer::new(options)?))
 }
 
 fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<ExitCode, String> {
@@ -409,6 +440,9 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
         templates,
         evidence,
         evidence_key,
+        tokenizer_url,
+        tokenizer_secret_file,
+        tokenizer_ca,
     } = options;
     // Load the key first: a bad key path should fail before the call, not
     // after the caller has talked for five minutes.
@@ -416,6 +450,12 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
         Some(_) => Some(evidence_cli::load_or_create_key(&evidence_key)?),
         None => None,
     };
+    // Likewise the processor's secret, CA and URL.
+    let tokenizer = call_tokenizer(
+        tokenizer_url,
+        tokenizer_secret_file.as_deref(),
+        tokenizer_ca.as_deref(),
+    )?;
     let (flows, source) = load_flows(registry, flow)?;
     let real_start = Instant::now();
     let start_ms = match at {
@@ -443,7 +483,6 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
         "Calling {flow}. Type keys (1, 42#), words to speak, /silence 5, /hangup. Ctrl-D hangs up."
     );
     let lines = stdin_lines();
-    let vault = LocalVault::new();
     show(&session.start());
     while session.ended().is_none() {
         if let Some(kind) = session.awaiting() {
@@ -462,7 +501,7 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
                     "endpoint answer (`200 {json}` or `error MSG`)",
                     parse_http,
                 )?,
-                "secure_capture" => secure_capture(&lines, &session, &vault),
+                "secure_capture" => secure_capture(&lines, &session, tokenizer.as_ref()),
                 other => {
                     return Err(format!(
                         "the {other} channel is not available in the terminal"
@@ -518,11 +557,12 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
 }
 
 /// A secure-capture window in the terminal: the runtime's collector asks for
-/// the card, the local vault tokenizes it, and the call gets only the token.
+/// the card, the tokenizer (the local vault or the tenant's processor)
+/// tokenizes it, and the call gets only the token.
 fn secure_capture(
     lines: &mpsc::Receiver<String>,
     session: &CallSession,
-    vault: &LocalVault,
+    tokenizer: &dyn PaymentTokenizer,
 ) -> Input {
     let (mut collector, prompt) =
         SecureCollector::new(&CaptureField::ALL, session.now_ms(), session.locale());
@@ -532,7 +572,14 @@ fn secure_capture(
         match step {
             CollectStep::Done(result) => {
                 let attempts = collector.attempts();
-                return match result.ok().and_then(|card| vault.tokenize(&card).ok()) {
+                let token = result.ok().and_then(|card| {
+                    // The port promises errors without the card's digits.
+                    tokenizer
+                        .tokenize(&card)
+                        .inspect_err(|e| eprintln!("(card not tokenized: {e})"))
+                        .ok()
+                });
+                return match token {
                     Some(token) => Input::SecureResult {
                         ok: true,
                         attempts,

@@ -415,8 +415,9 @@ pub struct CardToken {
 
 /// The payment-tokenizer port: hands a sealed card to the tenant's payment
 /// processor and returns its token. Adapters: [`LocalVault`] (simulations,
-/// conversation tests, the terminal call); the HTTPS adapter that signs its
-/// request to the tenant's processor lives with the API server.
+/// conversation tests, the terminal call by default) and, in `studio-api`
+/// (the runtime does no HTTP), `HttpsTokenizer`, which signs its request to
+/// the tenant's processor.
 pub trait PaymentTokenizer: Send + Sync {
     /// # Errors
     /// When the processor refuses the card or cannot be reached; the message
