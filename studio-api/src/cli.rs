@@ -18,6 +18,7 @@ use switchyard_runtime::flow::{
     DirFlowSource, FlowSource, load_flow_set, returns_of, validate_source,
 };
 use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_package_dir};
+use switchyard_runtime::policy::evidence::EvidenceItem;
 use switchyard_runtime::policy::secure_capture::{
     CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
 };
@@ -484,6 +485,8 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
     );
     let lines = stdin_lines();
     show(&session.start());
+    let mut noted = 0;
+    note_guard(&session, &mut noted);
     while session.ended().is_none() {
         if let Some(kind) = session.awaiting() {
             let answer = match kind {
@@ -510,6 +513,7 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
             };
             session.deliver(Input::Clock { now_ms: now() });
             show(&session.deliver(answer));
+            note_guard(&session, &mut noted);
             continue;
         }
         let wait = session
@@ -536,6 +540,7 @@ fn call(registry: &PluginRegistry, flow: &str, options: CallOptions) -> Result<E
             }
         }
         show(&session.deliver(input));
+        note_guard(&session, &mut noted);
     }
     eprintln!("(call ended: {})", session.ended().unwrap_or_default());
     if let Some(path) = &log_path {
@@ -667,6 +672,31 @@ fn terminal_input(line: &str, now_ms: i64) -> Option<Input> {
     Some(Input::Speech {
         text: line.to_owned(),
     })
+}
+
+/// Tells the person at the terminal what the compliance guard refused or
+/// did on its own since the last look, so a flow that "does nothing" explains
+/// itself ("record refused: the caller has not consented to recording").
+fn note_guard(session: &CallSession, seen: &mut usize) {
+    for item in session.evidence().items().skip(*seen) {
+        match item {
+            EvidenceItem::Refused {
+                node,
+                action,
+                reason,
+            } => eprintln!("(guard: {action} at node \"{node}\" refused: {reason})"),
+            EvidenceItem::OptOut { via, matched, .. } => {
+                eprintln!("(guard: the caller opted out of recording by {via}: \"{matched}\")")
+            }
+            EvidenceItem::HumanClaimReplaced { .. } => {
+                eprintln!(
+                    "(guard: the model claimed to be human; the truthful answer was said instead)"
+                )
+            }
+            _ => {}
+        }
+    }
+    *seen = session.evidence().items().len();
 }
 
 fn show(actions: &[Action]) {

@@ -83,3 +83,31 @@ fn a_payment_call_keeps_the_card_out_of_every_sink_and_its_evidence_verifies() {
     ]);
     assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
 }
+
+#[test]
+fn the_terminal_says_why_the_guard_refused_a_recording() {
+    // After hours the receptionist takes a voicemail, which records. With
+    // all-party consent enabled for a Californian caller and no consent
+    // step in the flow, the recording is refused, and the terminal says so.
+    let out = switchyard_with_stdin(
+        &[
+            "call",
+            "receptionist",
+            "--at",
+            "2026-11-21T22:30:00-08:00",
+            "--from",
+            "+14155550100",
+            "--templates",
+            "us-all-party-consent",
+        ],
+        "Hi, this is Sam, please call me back.\n",
+    );
+    let said = stdout(&out);
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}\n{errors}");
+    assert!(!said.contains("[record start]"), "{said}");
+    assert!(
+        errors.contains("refused: the caller has not consented to recording)"),
+        "{errors}"
+    );
+}
