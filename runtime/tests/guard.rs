@@ -397,3 +397,49 @@ fn the_evidence_of_a_call_seals_and_verifies() {
     assert!(items.iter().any(|e| matches!(e,
         EvidenceItem::RecordingStopped { reason, .. } if reason == "call ended")));
 }
+
+#[test]
+fn an_opt_out_said_during_card_entry_keeps_the_recording_from_resuming() {
+    let doc = json!({
+        "flow": "switchyard/v1", "name": "pay", "entry": "consent",
+        "nodes": {
+            "consent": {"use": "recording-consent@1", "with": {"retries": 0},
+                        "on": {"granted": "rec", "declined": "card", "timeout": "card"}},
+            "rec": {"use": "record@1", "with": {"op": "start"}, "on": {"done": "card"}},
+            "card": {"use": "secure-capture@1", "on": {"captured": "bye", "failed": "bye"}},
+            "bye": {"use": "hangup@1"}
+        }
+    });
+    let mut call = call_with(&registry(), doc, &["us-all-party-consent"], "en-US");
+    call.start();
+    // Consent, recording, then the window opens and pauses the recording.
+    let out = call.deliver(Input::Digits { digits: "1".into() });
+    assert_eq!(records(&out), [RecordOp::Start, RecordOp::Stop], "{out:?}");
+    assert_eq!(call.awaiting(), Some("secure_capture"));
+    // Digits that reach the session in the window are dropped unseen.
+    assert!(
+        call.deliver(Input::Digits {
+            digits: "4111111111111111#".into()
+        })
+        .is_empty()
+    );
+    assert!(!call.log().to_jsonl().contains("4111"));
+    call.deliver(Input::Speech {
+        text: "stop recording please".into(),
+    });
+    let out = call.deliver(Input::SecureResult {
+        ok: true,
+        attempts: 3,
+        token: Some("tok_1".into()),
+        last4: Some("1111".into()),
+        brand: Some("visa".into()),
+    });
+    assert!(records(&out).is_empty(), "recording resumed: {out:?}");
+    assert!(evidence(&call).iter().any(|e| matches!(
+        e,
+        EvidenceItem::OptOut {
+            recording_was_open: false,
+            ..
+        }
+    )));
+}

@@ -274,9 +274,15 @@ impl CallSession {
         {
             // Sealed: the channel's collector takes card keys; anything that
             // reaches the session in the window is neither used nor logged.
+            // Speech still reaches the guard, which keeps no text: "stop
+            // recording" said here must keep the recording from resuming.
             let reason = "caller input during secure capture (sealed, not logged)".to_owned();
             self.log.push(self.now_ms, Entry::Ignored { reason });
-            return Vec::new();
+            if let Input::Speech { text } = &input {
+                let first = self.guard.caller_speech(self.now_ms, text);
+                self.execute_all("(guard)", first);
+            }
+            return std::mem::take(&mut self.out);
         }
         self.log.push(
             self.now_ms,
