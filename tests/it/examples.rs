@@ -10,7 +10,11 @@ use switchyard_runtime::flow::Flow;
 use crate::support::{bundled, repo};
 
 fn convo_files() -> Vec<std::path::PathBuf> {
-    let dir = repo().join("flows/examples/tests");
+    convo_files_in("flows/examples/tests")
+}
+
+fn convo_files_in(dir: &str) -> Vec<std::path::PathBuf> {
+    let dir = repo().join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -86,4 +90,30 @@ fn example_conversations_pass_cover_every_edge_and_replay() {
         "edges no conversation test takes:\n{}",
         missing.join("\n")
     );
+}
+
+#[test]
+fn compliance_conversations_pass_replay_and_keep_card_keys_out_of_the_log() {
+    let registry = bundled();
+    let files = convo_files_in("flows/compliance/tests");
+    assert!(files.len() >= 3, "found {}", files.len());
+    for file in &files {
+        let report = convo::run_file(&registry, file);
+        assert!(
+            report.passed(),
+            "{}\n{}",
+            report.render(),
+            report.transcript.join("\n")
+        );
+        let flows = report.flows.clone().expect("a passing test has flows");
+        let replayed = replay(&report.log, flows).unwrap();
+        assert!(
+            replayed.matches(),
+            "{}: replay differs: {:?}",
+            file.display(),
+            replayed.first_difference
+        );
+        let log = report.log.to_jsonl();
+        assert!(!log.contains("4111111111111111"), "{}", file.display());
+    }
 }
