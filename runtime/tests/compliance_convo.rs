@@ -264,6 +264,10 @@ fn secure_capture_in_every_locale_captures_and_fails_without_the_digits_anywhere
         // The transcript has no hashes or clocks, so any trace of the
         // number, the expiry or the CVV would show as digits.
         let transcript = report.transcript.join("\n");
+        assert!(
+            transcript.contains("caller: (card keys, sealed)"),
+            "{transcript}"
+        );
         for secret in ["4111111111111111", "1228", "123"] {
             assert!(
                 !transcript.contains(secret),
@@ -318,4 +322,35 @@ fn a_script_expecting_other_wording_than_the_template_fails() {
             .unwrap()
             .starts_with("Wir möchten dieses Gespräch")
     );
+}
+
+#[test]
+fn a_conversation_can_enable_templates_the_flow_does_not_list() {
+    // The flow lists no template and records straight away; with the
+    // tenant's all-party-consent template enabled for a Californian caller,
+    // the guard refuses the recording, so no `record start` comes out.
+    let flow = json!({
+        "flow": "switchyard/v1", "name": "rec", "entry": "rec",
+        "nodes": {
+            "rec": {"use": "record@1", "with": {"op": "start"}, "on": {"done": "bye"}},
+            "bye": {"use": "hangup@1", "with": {"text": "Bye."}}
+        }
+    });
+    let script = |templates: &str| {
+        format!(
+            "flow: rec.json\ncall: from=+14155550100 to=+14155550100{templates}\nagent: Bye.\nexpect: record start\n"
+        )
+    };
+    let flow_text = flow.to_string();
+    let load = move |_: &str| Ok(flow_text.clone());
+    let plain = run_source(registry(), &script(""), "plain.convo", &load);
+    assert!(plain.passed(), "{}", plain.render());
+    let guarded = run_source(
+        registry(),
+        &script(" templates=us-all-party-consent"),
+        "guarded.convo",
+        &load,
+    );
+    let failure = guarded.failure.expect("no record start to expect");
+    assert_eq!(failure.message, "no such action");
 }
