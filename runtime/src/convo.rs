@@ -35,7 +35,7 @@ use crate::flow::{FlowSource, load_flow_set, lookup_var};
 use crate::host::PluginRegistry;
 use crate::policy::evidence::EvidenceLog;
 use crate::policy::secure_capture::{
-    CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
+    CaptureField, CollectStep, LocalVault, SecureCollector, finish,
 };
 
 /// When a test gives no `at=`: 2026-01-01T12:00:00Z.
@@ -578,12 +578,11 @@ impl Runner {
     fn absorb(&mut self, actions: Vec<Action>) {
         for action in actions {
             if let Action::SecureCapture { fields } = &action {
-                let fields: Vec<CaptureField> = fields
-                    .iter()
-                    .filter_map(|f| CaptureField::from_name(f))
-                    .collect();
-                let (collector, prompt) =
-                    SecureCollector::new(&fields, self.session.now_ms(), self.session.locale());
+                let (collector, prompt) = SecureCollector::new(
+                    &CaptureField::from_names(fields),
+                    self.session.now_ms(),
+                    self.session.locale(),
+                );
                 self.capture = Some(collector);
                 self.transcript.push("[secure_capture]".into());
                 self.outbox.push_back(action);
@@ -627,26 +626,8 @@ impl Runner {
             CollectStep::Done(result) => result,
         };
         self.capture = None;
-        let input = match result
-            .map_err(|_| ())
-            .and_then(|card| self.vault.tokenize(&card).map_err(|_| ()))
-        {
-            Ok(token) => Input::SecureResult {
-                ok: true,
-                attempts,
-                token: Some(token.token),
-                last4: Some(token.last4),
-                brand: Some(token.brand),
-            },
-            Err(()) => Input::SecureResult {
-                ok: false,
-                attempts,
-                token: None,
-                last4: None,
-                brand: None,
-            },
-        };
-        self.deliver(input);
+        let token = finish(result, &self.vault).ok();
+        self.deliver(Input::secure_result(attempts, token));
     }
 
     /// Removes and returns the next utterance, leaving other actions in place.

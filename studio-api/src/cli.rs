@@ -20,7 +20,7 @@ use switchyard_runtime::flow::{
 use switchyard_runtime::host::{HostConfig, PluginHost, PluginRegistry, check_package_dir};
 use switchyard_runtime::policy::evidence::EvidenceItem;
 use switchyard_runtime::policy::secure_capture::{
-    CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector,
+    CaptureField, CollectStep, LocalVault, PaymentTokenizer, SecureCollector, finish,
 };
 use switchyard_sdk::protocol::Action;
 
@@ -569,37 +569,18 @@ fn secure_capture(
     session: &CallSession,
     tokenizer: &dyn PaymentTokenizer,
 ) -> Input {
-    let (mut collector, prompt) =
-        SecureCollector::new(&CaptureField::ALL, session.now_ms(), session.locale());
+    let fields = CaptureField::from_names(session.capture_fields().unwrap_or_default());
+    let (mut collector, prompt) = SecureCollector::new(&fields, session.now_ms(), session.locale());
     println!("agent: {prompt}");
     let mut step = CollectStep::Wait;
     loop {
         match step {
             CollectStep::Done(result) => {
-                let attempts = collector.attempts();
-                let token = result.ok().and_then(|card| {
-                    // The port promises errors without the card's digits.
-                    tokenizer
-                        .tokenize(&card)
-                        .inspect_err(|e| eprintln!("(card not tokenized: {e})"))
-                        .ok()
-                });
-                return match token {
-                    Some(token) => Input::SecureResult {
-                        ok: true,
-                        attempts,
-                        token: Some(token.token),
-                        last4: Some(token.last4),
-                        brand: Some(token.brand),
-                    },
-                    None => Input::SecureResult {
-                        ok: false,
-                        attempts,
-                        token: None,
-                        last4: None,
-                        brand: None,
-                    },
-                };
+                // The port promises errors without the card's digits.
+                let token = finish(result, tokenizer)
+                    .inspect_err(|e| eprintln!("(card not tokenized: {e})"))
+                    .ok();
+                return Input::secure_result(collector.attempts(), token);
             }
             CollectStep::Prompt(prompt) => println!("agent: {prompt}"),
             CollectStep::Wait => {}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use switchyard_runtime::convo;
-use switchyard_runtime::exec::{Entry, replay};
+use switchyard_runtime::exec::{Entry, ReplayReport, replay};
 use switchyard_runtime::flow::Flow;
 
 use crate::support::{bundled, repo};
@@ -24,6 +24,30 @@ fn convo_files_in(dir: &str) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Runs one conversation test, which must pass, and replays its call, which
+/// must reproduce the same actions.
+fn pass_and_replay(
+    registry: &switchyard_runtime::host::PluginRegistry,
+    file: &std::path::Path,
+) -> (convo::ConvoReport, ReplayReport) {
+    let report = convo::run_file(registry, file);
+    assert!(
+        report.passed(),
+        "{}\n{}",
+        report.render(),
+        report.transcript.join("\n")
+    );
+    let flows = report.flows.clone().expect("a passing test has flows");
+    let replayed = replay(&report.log, flows).unwrap();
+    assert!(
+        replayed.matches(),
+        "{}: replay differs: {:?}",
+        file.display(),
+        replayed.first_difference
+    );
+    (report, replayed)
+}
+
 #[test]
 fn example_conversations_pass_cover_every_edge_and_replay() {
     let registry = bundled();
@@ -36,22 +60,7 @@ fn example_conversations_pass_cover_every_edge_and_replay() {
     // (flow, node, outcome) of every edge taken.
     let mut taken: BTreeSet<(String, String, String)> = BTreeSet::new();
     for file in &files {
-        let report = convo::run_file(&registry, file);
-        assert!(
-            report.passed(),
-            "{}\n{}",
-            report.render(),
-            report.transcript.join("\n")
-        );
-
-        let flows = report.flows.clone().expect("a passing test has flows");
-        let replayed = replay(&report.log, flows).unwrap();
-        assert!(
-            replayed.matches(),
-            "{}: replay differs: {:?}",
-            file.display(),
-            replayed.first_difference
-        );
+        let (report, replayed) = pass_and_replay(&registry, file);
         assert!(
             replayed.recorded > 0,
             "{}: no actions recorded",
@@ -98,21 +107,7 @@ fn compliance_conversations_pass_replay_and_keep_card_keys_out_of_the_log() {
     let files = convo_files_in("flows/compliance/tests");
     assert!(files.len() >= 3, "found {}", files.len());
     for file in &files {
-        let report = convo::run_file(&registry, file);
-        assert!(
-            report.passed(),
-            "{}\n{}",
-            report.render(),
-            report.transcript.join("\n")
-        );
-        let flows = report.flows.clone().expect("a passing test has flows");
-        let replayed = replay(&report.log, flows).unwrap();
-        assert!(
-            replayed.matches(),
-            "{}: replay differs: {:?}",
-            file.display(),
-            replayed.first_difference
-        );
+        let (report, _) = pass_and_replay(&registry, file);
         let log = report.log.to_jsonl();
         assert!(!log.contains("4111111111111111"), "{}", file.display());
     }

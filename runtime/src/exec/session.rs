@@ -14,6 +14,7 @@ use crate::flow::{Budget, CompiledFlow, Target, interpolate};
 use crate::host::{StepError, StepErrorCode};
 use crate::policy::evidence::{EvidenceHeader, EvidenceLog};
 use crate::policy::guard::{CallPolicy, Guard, NodeClaims};
+use crate::policy::secure_capture::CardToken;
 
 /// What the runtime says when a node fails and nothing catches the error.
 const APOLOGY: &str = "Sorry, something went wrong. Goodbye.";
@@ -66,6 +67,29 @@ pub enum Input {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         brand: Option<String>,
     },
+}
+
+impl Input {
+    /// The sealed end of a secure-capture window: the processor's token
+    /// (`None` when the capture or the tokenization failed).
+    pub fn secure_result(attempts: u32, token: Option<CardToken>) -> Self {
+        match token {
+            Some(token) => Input::SecureResult {
+                ok: true,
+                attempts,
+                token: Some(token.token),
+                last4: Some(token.last4),
+                brand: Some(token.brand),
+            },
+            None => Input::SecureResult {
+                ok: false,
+                attempts,
+                token: None,
+                last4: None,
+                brand: None,
+            },
+        }
+    }
 }
 
 /// The flows a call may run: its own and the sub-flows it uses, by name.
@@ -156,6 +180,8 @@ pub struct CallSession {
     guard: Guard,
     /// The kind of the event the last step handled (how an outcome came about).
     last_event: &'static str,
+    /// The fields the open secure-capture window asks for.
+    capture_fields: Vec<String>,
 }
 
 impl std::fmt::Debug for CallSession {
@@ -237,6 +263,7 @@ impl CallSession {
             out: Vec::new(),
             guard,
             last_event: "enter",
+            capture_fields: Vec::new(),
         }
     }
 
@@ -402,6 +429,12 @@ impl CallSession {
     /// The call's variables.
     pub fn vars(&self) -> &Vars {
         &self.vars
+    }
+
+    /// The card fields the open secure-capture window asks for, while one
+    /// is open; the channel's collector asks for them.
+    pub fn capture_fields(&self) -> Option<&[String]> {
+        (self.awaiting() == Some("secure_capture")).then_some(self.capture_fields.as_slice())
     }
 
     /// The call's locale.
@@ -682,7 +715,10 @@ impl CallSession {
             Action::Llm(_) => self.waiting = Waiting::Llm,
             Action::Http(_) => self.waiting = Waiting::Http,
             Action::Transfer { .. } => self.waiting = Waiting::Transfer,
-            Action::SecureCapture { .. } => self.waiting = Waiting::SecureCapture,
+            Action::SecureCapture { fields } => {
+                self.waiting = Waiting::SecureCapture;
+                self.capture_fields = fields.clone();
+            }
             Action::SetVars { vars } => {
                 let vars = vars.clone();
                 self.vars.extend(vars);

@@ -434,6 +434,9 @@ pub fn card_brand(digits: &[u8]) -> Option<&'static str> {
         && (14..=19).contains(&len)
     {
         Some("diners")
+    } else if (matches!(p2, 60 | 81 | 82) || p3 == 508) && len == 16 {
+        // RuPay (India); its 65 range is Discover's above.
+        Some("rupay")
     } else {
         None
     }

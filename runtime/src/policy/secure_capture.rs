@@ -38,7 +38,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::redact::luhn_valid;
+use super::redact::{card_brand, card_valid};
 
 /// Wrong entries allowed per field before the capture fails.
 pub const MAX_TRIES: u32 = 3;
@@ -68,6 +68,15 @@ impl CaptureField {
             _ => None,
         }
     }
+
+    /// The fields a `secure_capture` action names, in its order; unknown
+    /// names are skipped (the plugin's schema rules them out).
+    pub fn from_names(names: &[String]) -> Vec<Self> {
+        names
+            .iter()
+            .filter_map(|n| CaptureField::from_name(n))
+            .collect()
+    }
 }
 
 /// A card while it exists: sealed. No `Serialize`, no `Display`; `Debug`
@@ -81,7 +90,7 @@ pub struct SealedCard {
 impl SealedCard {
     /// The issuer, from the number's range.
     pub fn brand(&self) -> &'static str {
-        brand_of(&self.number).unwrap_or("unknown")
+        card_brand(&self.number).unwrap_or("unknown")
     }
 
     /// The last four digits, which may be shown and stored.
@@ -123,6 +132,26 @@ pub enum CaptureFailure {
     TooManyTries(&'static str),
     /// The caller stopped answering.
     NoInput,
+}
+
+impl std::fmt::Display for CaptureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaptureFailure::TooManyTries(field) => {
+                write!(f, "too many wrong entries of the {field}")
+            }
+            CaptureFailure::NoInput => f.write_str("the caller entered nothing"),
+        }
+    }
+}
+
+/// Ends a capture: the card handed to `tokenizer`, or why there is no
+/// token. The error never carries the card's digits.
+pub fn finish(
+    result: Result<SealedCard, CaptureFailure>,
+    tokenizer: &dyn PaymentTokenizer,
+) -> Result<CardToken, String> {
+    tokenizer.tokenize(&result.map_err(|e| e.to_string())?)
 }
 
 /// What the collector wants next.
@@ -240,12 +269,10 @@ impl SecureCollector {
     fn finish_field(&mut self) -> Option<CollectStep> {
         let entry = std::mem::take(&mut self.buffer);
         let valid = match self.field() {
-            CaptureField::Number => {
-                (12..=19).contains(&entry.len()) && luhn_valid(&entry) && brand_of(&entry).is_some()
-            }
+            CaptureField::Number => card_valid(&entry),
             CaptureField::Expiry => expiry_valid(&entry, self.now_ms),
             CaptureField::Cvv => {
-                let amex = brand_of(&self.number) == Some("amex");
+                let amex = card_brand(&self.number) == Some("amex");
                 entry.len() == if amex { 4 } else { 3 }
             }
         };
@@ -314,37 +341,6 @@ fn expiry_valid(entry: &[u8], now_ms: i64) -> bool {
     (1..=12).contains(&month)
         && (year, month) >= (now.year(), now.month())
         && year <= now.year() + 20
-}
-
-/// The card brand from the issuer range (IIN); `None` for numbers no
-/// network issues.
-pub fn brand_of(number: &[u8]) -> Option<&'static str> {
-    let prefix = |n: usize| -> u32 {
-        number
-            .iter()
-            .take(n)
-            .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
-    };
-    let len = number.len();
-    match () {
-        _ if number.first() == Some(&b'4') && matches!(len, 13 | 16 | 19) => Some("visa"),
-        _ if (51..=55).contains(&prefix(2)) && len == 16 => Some("mastercard"),
-        _ if (2221..=2720).contains(&prefix(4)) && len == 16 => Some("mastercard"),
-        _ if matches!(prefix(2), 34 | 37) && len == 15 => Some("amex"),
-        _ if (prefix(4) == 6011 || prefix(2) == 65 || (644..=649).contains(&prefix(3)))
-            && (16..=19).contains(&len) =>
-        {
-            Some("discover")
-        }
-        _ if (3528..=3589).contains(&prefix(4)) && (16..=19).contains(&len) => Some("jcb"),
-        _ if (prefix(2) == 36 || (300..=305).contains(&prefix(3))) && (14..=19).contains(&len) => {
-            Some("diners")
-        }
-        _ if matches!(prefix(2), 60 | 65 | 81 | 82) || prefix(3) == 508 => {
-            (len == 16).then_some("rupay")
-        }
-        _ => None,
-    }
 }
 
 /// The collector's prompts in one language.
@@ -604,8 +600,10 @@ mod tests {
 
     #[test]
     fn brands_follow_issuer_ranges() {
-        assert_eq!(brand_of(b"6011111111111117"), Some("discover"));
-        assert_eq!(brand_of(b"3530111333300000"), Some("jcb"));
-        assert_eq!(brand_of(b"1234567812345670"), None);
+        assert_eq!(card_brand(b"6011111111111117"), Some("discover"));
+        assert_eq!(card_brand(b"3530111333300000"), Some("jcb"));
+        assert_eq!(card_brand(b"6521111111111111"), Some("discover"));
+        assert_eq!(card_brand(b"6071111111111111"), Some("rupay"));
+        assert_eq!(card_brand(b"1234567812345670"), None);
     }
 }
