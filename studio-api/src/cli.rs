@@ -95,6 +95,13 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// Run the Studio API with the runtime (the main job).
+    Serve(crate::serve::ServeOptions),
+    /// The master key that wraps every tenant's data keys.
+    MasterKey {
+        #[command(subcommand)]
+        command: crate::serve_cli::MasterKeyCommand,
+    },
     /// Outbound calls: check calling hours and the do-not-call list.
     Outbound {
         #[command(subcommand)]
@@ -138,6 +145,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Command::Outbound { command } = cli.command {
         return outbound_cli::run(command);
     }
+    if let Command::Serve(options) = cli.command {
+        return crate::serve::run(options)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| format!("{e:#}"));
+    }
+    if let Command::MasterKey { command } = cli.command {
+        return crate::serve_cli::master_key(command);
+    }
     let host = PluginHost::new(HostConfig {
         module_cache_dir: module_cache_dir(),
         ..HostConfig::default()
@@ -159,7 +174,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             keep_last4,
         } => redact(classes.as_deref(), format, &action, keep_last4),
         Command::Evidence { .. } => unreachable!("handled before the plugins load"),
-        Command::Outbound { .. } => unreachable!("handled before the plugins load"),
+        Command::Outbound { .. } | Command::Serve(_) | Command::MasterKey { .. } => {
+            unreachable!("handled before the plugins load")
+        }
     }
 }
 

@@ -1,17 +1,31 @@
 //! # switchyard-studio-api
 //!
-//! The control plane of Switchyard and the `switchyard` command. Today it
-//! holds the command line ([`cli`]), the flows bundled into the binary
+//! The control plane of Switchyard and the `switchyard` command: the Studio
+//! HTTP API ([`api`], started by [`serve`]), persistence on SQLite or
+//! PostgreSQL ([`db`]), encryption at rest ([`crypto`], [`keyring`]), the
+//! command line ([`cli`]), the flows bundled into the binary
 //! ([`bundled_flows`]) and the HTTPS adapter of the payment-tokenizer port
-//! ([`tokenizer`]); the HTTP API and persistence come next.
+//! ([`tokenizer`]).
 //!
 //! ```
 //! use switchyard_studio_api::bundled_flows;
 //! assert!(bundled_flows::get("receptionist").is_some());
 //! ```
 
+pub mod api;
 pub mod bundled_flows;
 pub mod cli;
+pub mod crypto;
+pub mod db;
 pub mod evidence_cli;
+pub mod keyring;
+pub mod live_calls;
 pub mod outbound_cli;
+pub mod retention;
+pub mod serve;
+pub mod serve_cli;
+pub mod ssrf;
+pub mod state;
 pub mod tokenizer;
+pub mod webhooks;
+pub mod workers;

@@ -1,0 +1,4 @@
+fn main() {
+    // sqlx::migrate! embeds the folder; rebuild when a migration is added.
+    println!("cargo:rerun-if-changed=migrations");
+}

@@ -1,0 +1,286 @@
+//! `switchyard serve`: the Studio API and the runtime in one process.
+//!
+//! Start-up opens the database (SQLite in the data directory, or
+//! PostgreSQL), runs the embedded migrations, loads or creates the master
+//! key and the evidence key, and on first start creates the bootstrap
+//! tenant, prints its admin key once, and publishes the bundled flows for
+//! it. Shutdown (SIGINT or SIGTERM) stops taking requests, lets live calls
+//! finish for the grace period, ends the rest with outcome `shutdown`
+//! (written whole), stops the workers and closes the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use switchyard_runtime::host::{HostConfig, PluginHost};
+use switchyard_runtime::policy::evidence::EvidenceSigner;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::api::limits::RateLimits;
+use crate::crypto::MasterKey;
+use crate::db::{Db, redact_url};
+use crate::keyring::Keyring;
+use crate::live_calls::LiveCalls;
+use crate::ssrf::AddressPolicy;
+use crate::state::{AppState, Inner, ServerConfig};
+
+/// Flags of `switchyard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeOptions {
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Data directory: the SQLite database, master key, evidence key, recordings.
+    #[arg(long, default_value = "./switchyard-data")]
+    pub data_dir: PathBuf,
+    /// Use PostgreSQL instead of SQLite, e.g. postgres://user:pass@host/db.
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The master key file (64 hex digits); created when missing. The
+    /// environment variable SWITCHYARD_MASTER_KEY takes precedence.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+    /// Development mode: webhooks may use plain http://.
+    #[arg(long)]
+    pub dev: bool,
+    /// Let webhooks reach this network although it is private or loopback
+    /// (CIDR, repeatable), e.g. 10.1.2.0/24.
+    #[arg(long = "allow-net", value_name = "CIDR")]
+    pub allow_net: Vec<ipnet::IpNet>,
+    /// Seconds live calls may run on after a shutdown signal.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+    /// Requests per second one API key may make (burst twice that).
+    #[arg(long, default_value_t = 50)]
+    pub key_rate: u32,
+    /// Failed authentications per minute one source address may make.
+    #[arg(long, default_value_t = 20)]
+    pub auth_failure_rate: u32,
+    /// Largest JSON request body in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+}
+
+impl ServeOptions {
+    /// Options for a data directory, as if given no other flags.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            data_dir,
+            database_url: None,
+            master_key_file: None,
+            dev: false,
+            allow_net: Vec::new(),
+            grace: 30,
+            key_rate: 50,
+            auth_failure_rate: 20,
+            max_body: 1 << 20,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("switchyard.db").display())
+        })
+    }
+
+    /// Loads the master key: SWITCHYARD_MASTER_KEY, else the key file (made when missing).
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        match std::env::var("SWITCHYARD_MASTER_KEY") {
+            Ok(text) if !text.trim().is_empty() => {
+                MasterKey::parse(&text).context("SWITCHYARD_MASTER_KEY")
+            }
+            _ => MasterKey::load_or_create(&self.master_key_path()),
+        }
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+/// A server that is up: its address, the admin key when this start created
+/// the bootstrap tenant, and the means to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub admin_key: Option<String>,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Signals shutdown and waits until it has finished.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.done.await.context("server task")?
+    }
+}
+
+/// Opens everything and starts serving; returns once the listener is bound.
+pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
+    let url = options.database_url();
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    let master = options.master_key()?;
+    let signer = EvidenceSigner::load_or_create(&options.data_dir.join("evidence.key"))
+        .map_err(|e| anyhow::anyhow!("evidence key: {e}"))?;
+    let host =
+        PluginHost::new(HostConfig::default()).map_err(|e| anyhow::anyhow!("plugin host: {e}"))?;
+    let bundled = host
+        .bundled_registry()
+        .map_err(|e| anyhow::anyhow!("bundled plugins: {e}"))?;
+    let mut config = ServerConfig::new(options.data_dir.clone());
+    config.dev_mode = options.dev;
+    config.outbound = AddressPolicy::new(options.allow_net.clone());
+    config.max_body_bytes = options.max_body;
+    config.key_requests_per_second = options.key_rate;
+    config.auth_failures_per_minute = options.auth_failure_rate;
+    config.grace = Duration::from_secs(options.grace);
+    let state = AppState::new(Inner {
+        limits: RateLimits::new(
+            config.key_requests_per_second,
+            config.auth_failures_per_minute,
+        ),
+        keyring: Keyring::new(master),
+        calls: LiveCalls::default(),
+        deliveries: tokio::sync::Notify::new(),
+        db,
+        config,
+        host,
+        bundled,
+        signer,
+    });
+
+    let admin_key = if state.db.tenant_count().await? == 0 {
+        Some(bootstrap(&state).await?)
+    } else {
+        None
+    };
+
+    let listener = TcpListener::bind(&options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let workers = crate::workers::spawn(state.clone(), stopped.clone());
+    let app = api::app(state.clone());
+    let server_state = state.clone();
+    let done = tokio::spawn(async move {
+        let mut signal = stopped.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("HTTP server")?;
+        let grace = server_state.config.grace;
+        let ended = server_state.calls.drain(&server_state, grace).await;
+        if ended > 0 {
+            tracing::warn!(ended, "live calls ended at shutdown after the grace period");
+        }
+        workers.stop().await;
+        server_state.db.pool.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    tracing::info!(%addr, database = %redact_url(&url), "listening");
+    Ok(RunningServer {
+        addr,
+        admin_key,
+        state,
+        stop,
+        done,
+    })
+}
+
+/// First start: the bootstrap tenant, its admin key, and the bundled flows.
+async fn bootstrap(state: &AppState) -> anyhow::Result<String> {
+    let tenant = state.db.create_tenant("default").await?;
+    let (info, key) = state
+        .db
+        .create_key(&tenant, "bootstrap admin", &["admin".to_owned()])
+        .await?;
+    state
+        .db
+        .audit(
+            &tenant,
+            "system",
+            "key.created",
+            &info.id,
+            serde_json::json!({"name": info.name, "prefix": info.prefix, "scopes": info.scopes}),
+        )
+        .await?;
+    crate::api::flows::bootstrap(state, &tenant).await?;
+    Ok(key)
+}
+
+/// Runs `switchyard serve` until SIGINT or SIGTERM.
+pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = start(options.clone()).await?;
+        println!(
+            "switchyard serve: listening on http://{} (OpenAPI at /v1/openapi.json)",
+            server.addr
+        );
+        match &options.database_url {
+            Some(url) => println!("database: {}", redact_url(url)),
+            None => println!("data: {} (SQLite)", options.data_dir.display()),
+        }
+        if let Some(key) = &server.admin_key {
+            println!("admin key: {key}");
+            println!("(shown once; it is stored only as a hash)");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        shutdown_signal().await;
+        println!(
+            "switchyard serve: shutting down (live calls have {} s)",
+            options.grace
+        );
+        server.shutdown().await
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Logs go to standard error; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,92 @@
+//! What every request handler shares: the database, the keyring, the plugin
+//! host, live calls, rate limiters and the server's configuration.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use switchyard_runtime::host::{PluginHost, PluginRegistry};
+use switchyard_runtime::policy::evidence::EvidenceSigner;
+
+use crate::api::limits::RateLimits;
+use crate::db::Db;
+use crate::keyring::Keyring;
+use crate::live_calls::LiveCalls;
+use crate::ssrf::AddressPolicy;
+
+/// Settings fixed at start (from `switchyard serve`'s flags).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// Development mode: `http://` webhook URLs are accepted.
+    pub dev_mode: bool,
+    /// Which outbound addresses webhooks and the `webhook` plugin may reach.
+    pub outbound: AddressPolicy,
+    /// Largest JSON body, in bytes (plugin uploads have their own limit).
+    pub max_body_bytes: usize,
+    /// Largest plugin upload, in bytes.
+    pub max_plugin_bytes: usize,
+    /// Requests per second one key may make (burst twice that).
+    pub key_requests_per_second: u32,
+    /// Failed authentications per minute one source address may make.
+    pub auth_failures_per_minute: u32,
+    /// How long live calls may run on after a shutdown signal.
+    pub grace: std::time::Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory (what `switchyard serve` uses without flags).
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            dev_mode: false,
+            outbound: AddressPolicy::default(),
+            max_body_bytes: 1 << 20,
+            max_plugin_bytes: 16 << 20,
+            key_requests_per_second: 50,
+            auth_failures_per_minute: 20,
+            grace: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// The shared state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub db: Db,
+    pub keyring: Keyring,
+    pub config: ServerConfig,
+    pub host: PluginHost,
+    /// The plugins bundled into the binary (trusted, visible to every tenant).
+    pub bundled: PluginRegistry,
+    pub signer: EvidenceSigner,
+    pub limits: RateLimits,
+    pub calls: LiveCalls,
+    /// Wakes the webhook delivery worker when a delivery is queued.
+    pub deliveries: tokio::sync::Notify,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+/// The peer's address, where the server knows it.
+pub fn peer_ip(parts: &axum::http::request::Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
