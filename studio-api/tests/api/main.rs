@@ -1,0 +1,12 @@
+//! The Studio API over HTTP, against a real SQLite file and a real
+//! PostgreSQL database (one fresh database per test).
+
+mod support;
+
+mod calls;
+mod data_rights;
+mod flows;
+mod isolation;
+mod keys;
+mod plugins;
+mod webhooks;

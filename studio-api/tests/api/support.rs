@@ -1,0 +1,206 @@
+//! A real `switchyard serve` in the test process, on a fresh SQLite file or
+//! a fresh PostgreSQL database, and a small client for it.
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use switchyard_studio_api::serve::{RunningServer, ServeOptions, start};
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL for the tests: `SWITCHYARD_TEST_POSTGRES`, or the local server
+/// `scripts/postgres.sh` starts.
+pub fn postgres_base() -> String {
+    std::env::var("SWITCHYARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+}
+
+/// A new, empty PostgreSQL database; its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let base = postgres_base();
+    let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {base} ({e}); run scripts/postgres.sh (scripts/test.sh does)")
+        });
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let name = format!("sy_test_{}", hex::encode(random));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{base}/{name}")
+}
+
+/// A running server with its admin key.
+pub struct TestServer {
+    pub base: String,
+    pub admin: String,
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    server: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with options adjusted by `adjust`.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut ServeOptions)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = ServeOptions::for_data_dir(dir.path().to_path_buf());
+        if backend == Backend::Postgres {
+            options.database_url = Some(fresh_postgres_database().await);
+        }
+        // Tests send many requests quickly; the rate-limit tests set their own.
+        options.key_rate = 10_000;
+        adjust(&mut options);
+        let database_url = options.database_url();
+        let server = start(options).await.expect("server starts");
+        let admin = server
+            .admin_key
+            .clone()
+            .expect("first start prints an admin key");
+        Self {
+            base: format!("http://{}", server.addr),
+            admin,
+            backend,
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+            client: reqwest::Client::new(),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub fn state(&self) -> &switchyard_studio_api::state::AppState {
+        &self.server.as_ref().expect("running").state
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request with `key` and an optional JSON body; returns the
+    /// status and the JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call("GET", path, key, None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, key, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PUT", path, key, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call("DELETE", path, key, None).await
+    }
+
+    /// A key of a second, separate tenant (made directly in the database, as
+    /// an operator would), with the given scopes.
+    pub async fn other_tenant_key(&self, scopes: &[&str]) -> String {
+        let db = &self.state().db;
+        let tenant = db.create_tenant("other").await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        db.create_key(&tenant, "other", &scopes).await.unwrap().1
+    }
+
+    /// A key of the admin's tenant with the given scopes.
+    pub async fn key(&self, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/keys",
+                &self.admin,
+                serde_json::json!({"name": "test", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the server and waits for its shutdown to finish.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Asserts the API's error format and returns the error's code.
+pub fn error_code(body: &Value) -> &str {
+    let error = &body["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
+    assert!(
+        error["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req_")),
+        "no request id: {body}"
+    );
+    error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code: {body}"))
+}
+
+/// Runs an async test body once per backend: `both!(name)` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
