@@ -20,6 +20,10 @@ if [ ${#need[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
 
+echo "== PostgreSQL (the API tests run on it and on SQLite)"
+SWITCHYARD_TEST_POSTGRES=$(scripts/postgres.sh | tail -n1)
+export SWITCHYARD_TEST_POSTGRES
+
 echo "== formatting"
 cargo fmt --all -- --check
 
@@ -31,3 +35,6 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 
 echo "== tests"
 cargo test --workspace --release --locked
+
+echo "== schemathesis against a live server (fails on any 5xx or schema violation)"
+scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/release/switchyard"

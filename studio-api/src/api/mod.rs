@@ -58,7 +58,7 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI document and the router of every route, before state.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(keys::router())
         .merge(audit::router())
         .merge(flows::router())
@@ -66,7 +66,70 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(calls::router())
         .merge(webhooks::router())
         .merge(data::router())
-        .split_for_parts()
+        .split_for_parts();
+    document_common_errors(&mut openapi);
+    (router, openapi)
+}
+
+/// Adds the failures every route can answer with to every operation, so the
+/// document is complete without repeating them on each handler: 401 and 429
+/// (authentication and rate limits) and 500 everywhere, 404 where the path
+/// names something, and the body failures (400, 413, 415, 422) where there
+/// is a body. A handler's own description of a status wins.
+fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let has_params = path.contains('{');
+        let operations = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.request_body.is_some();
+            let has_query = operation
+                .parameters
+                .as_ref()
+                .is_some_and(|ps| ps.iter().any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)));
+            let mut common = vec![
+                ("401", "No key, or an unknown or revoked key"),
+                ("429", "Rate-limited; see `Retry-After`"),
+                ("500", "Internal error; the server log has the details"),
+            ];
+            if has_params {
+                common.push(("400", "A path parameter is malformed"));
+                common.push(("404", "Not found (or another tenant's)"));
+            }
+            if has_query {
+                common.push(("400", "A query parameter is malformed"));
+            }
+            if has_body {
+                common.push(("400", "The body is not valid JSON"));
+                common.push(("413", "The body is too large"));
+                common.push(("415", "The body is not `application/json`"));
+                common.push(("422", "The body has the wrong shape or invalid values"));
+            }
+            common.push(("403", "The key lacks the scope this route needs"));
+            for (status, description) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
 }
 
 /// The whole application: routes, `/v1/openapi.json`, fallbacks and layers.
