@@ -107,6 +107,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboundCommand,
     },
+    /// A tenant's flows as files: push a directory to the Studio API, or pull it.
+    Flow {
+        #[command(subcommand)]
+        command: crate::flows_cli::FlowCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +121,17 @@ enum PluginCommand {
         path: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Install a checked package for every tenant, trusted (it may claim
+    /// compliance roles), into a server's data directory or PostgreSQL.
+    Install {
+        path: PathBuf,
+        /// Data directory of the server (its SQLite database).
+        #[arg(long, default_value = "./switchyard-data")]
+        data_dir: PathBuf,
+        /// PostgreSQL instead of the SQLite file in the data directory.
+        #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+        database_url: Option<String>,
     },
 }
 
@@ -145,6 +161,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     if let Command::Outbound { command } = cli.command {
         return outbound_cli::run(command);
     }
+    if let Command::Flow { command } = cli.command {
+        return crate::flows_cli::run(command);
+    }
     if let Command::Serve(options) = cli.command {
         return crate::serve::run(options)
             .map(|()| ExitCode::SUCCESS)
@@ -167,6 +186,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Plugin {
             command: PluginCommand::Check { path, format },
         } => Ok(plugin_check(&host, &path, format)),
+        Command::Plugin {
+            command:
+                PluginCommand::Install {
+                    path,
+                    data_dir,
+                    database_url,
+                },
+        } => crate::tenant_plugins::install_command(&host, &path, data_dir, database_url),
         Command::Redact {
             classes,
             format,
@@ -174,7 +201,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             keep_last4,
         } => redact(classes.as_deref(), format, &action, keep_last4),
         Command::Evidence { .. } => unreachable!("handled before the plugins load"),
-        Command::Outbound { .. } | Command::Serve(_) | Command::MasterKey { .. } => {
+        Command::Outbound { .. }
+        | Command::Serve(_)
+        | Command::MasterKey { .. }
+        | Command::Flow { .. } => {
             unreachable!("handled before the plugins load")
         }
     }

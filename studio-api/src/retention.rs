@@ -133,13 +133,8 @@ async fn sweep_tenant(state: &AppState, tenant: &TenantId, now: i64) -> anyhow::
     .await?;
     for row in rows {
         let id: String = row.try_get(0)?;
-        delete_recording(state, tenant, &id).await?;
-        sqlx::query("UPDATE calls SET recording = NULL, recording_erased_at = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(now)
-            .bind(tenant.as_str())
-            .bind(&id)
-            .execute(&db.pool)
-            .await?;
+        // Deletes the file, then clears the reference and stamps the time.
+        crate::recordings::delete(state, tenant, &id).await?;
         swept.recordings += 1;
     }
 
@@ -165,7 +160,7 @@ async fn sweep_tenant(state: &AppState, tenant: &TenantId, now: i64) -> anyhow::
     for row in old_calls {
         let id: String = row.try_get(0)?;
         // A recording kept longer than its call's metadata still goes with it.
-        delete_recording(state, tenant, &id).await?;
+        crate::recordings::delete(state, tenant, &id).await?;
         sqlx::query("DELETE FROM calls WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(&id)
@@ -180,21 +175,6 @@ async fn sweep_tenant(state: &AppState, tenant: &TenantId, now: i64) -> anyhow::
         .execute(&db.pool)
         .await?;
     Ok(swept)
-}
-
-/// Deletes a call's sealed recording file, if any.
-async fn delete_recording(state: &AppState, tenant: &TenantId, call: &str) -> anyhow::Result<()> {
-    let path = state
-        .config
-        .data_dir
-        .join("recordings")
-        .join(tenant.as_str())
-        .join(format!("{call}.sealed"));
-    match tokio::fs::remove_file(&path).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// How often the sweeper runs.

@@ -63,6 +63,16 @@ pub struct ServeOptions {
     /// Largest JSON request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
+    /// Attempts per webhook delivery before it is marked failed.
+    #[arg(long, default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+    /// Delay after a webhook delivery's first failed attempt, in ms,
+    /// doubled after each further one (tests shorten it).
+    #[arg(long, default_value_t = 60_000, hide = true)]
+    pub webhook_backoff_ms: u64,
+    /// Time allowed for one webhook request, in ms.
+    #[arg(long, default_value_t = 10_000, hide = true)]
+    pub webhook_timeout_ms: u64,
 }
 
 impl ServeOptions {
@@ -79,6 +89,9 @@ impl ServeOptions {
             key_rate: 50,
             auth_failure_rate: 20,
             max_body: 1 << 20,
+            webhook_max_attempts: 12,
+            webhook_backoff_ms: 60_000,
+            webhook_timeout_ms: 10_000,
         }
     }
 
@@ -146,6 +159,9 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     config.key_requests_per_second = options.key_rate;
     config.auth_failures_per_minute = options.auth_failure_rate;
     config.grace = Duration::from_secs(options.grace);
+    config.webhook_max_attempts = options.webhook_max_attempts;
+    config.webhook_backoff = Duration::from_millis(options.webhook_backoff_ms);
+    config.webhook_timeout = Duration::from_millis(options.webhook_timeout_ms);
     let state = AppState::new(Inner {
         limits: RateLimits::new(
             config.key_requests_per_second,

@@ -32,6 +32,13 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: u32,
     /// How long live calls may run on after a shutdown signal.
     pub grace: std::time::Duration,
+    /// Webhook retries: the delay after the first failed attempt, doubled
+    /// after each further one (see `webhooks::backoff`).
+    pub webhook_backoff: std::time::Duration,
+    /// Attempts per webhook delivery before it is marked `failed`.
+    pub webhook_max_attempts: u32,
+    /// Time allowed for one webhook request, redirects included.
+    pub webhook_timeout: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -46,6 +53,9 @@ impl ServerConfig {
             key_requests_per_second: 50,
             auth_failures_per_minute: 20,
             grace: std::time::Duration::from_secs(30),
+            webhook_backoff: std::time::Duration::from_secs(60),
+            webhook_max_attempts: 12,
+            webhook_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

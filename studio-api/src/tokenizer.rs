@@ -115,8 +115,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use switchyard_runtime::policy::secure_capture::{CardToken, PaymentTokenizer, SealedCard};
 use ureq::Agent;
 use ureq::http::Uri;
@@ -195,13 +193,13 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
 }
 
 /// The `Switchyard-Signature` value for a body sent at `timestamp` (Unix
-/// seconds): `v1=` and the hex of `HMAC-SHA256(secret, "<timestamp>.<body>")`.
+/// seconds): `v1=` and the hex of `HMAC-SHA256(secret, "<timestamp>.<body>")`,
+/// the HMAC webhooks use too ([`crate::webhooks::signature_hex`]).
 pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "v1={}",
+        crate::webhooks::signature_hex(secret, timestamp, body)
+    )
 }
 
 /// Posts sealed cards to the tenant's processor over HTTPS, signed with a

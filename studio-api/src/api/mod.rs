@@ -83,7 +83,9 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
             .description(description)
             .content(
                 "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
             )
             .build()
     };
@@ -98,10 +100,10 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let has_body = operation.request_body.is_some();
-            let has_query = operation
-                .parameters
-                .as_ref()
-                .is_some_and(|ps| ps.iter().any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)));
+            let has_query = operation.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+            });
             let mut common = vec![
                 ("401", "No key, or an unknown or revoked key"),
                 ("429", "Rate-limited; see `Retry-After`"),

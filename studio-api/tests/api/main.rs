@@ -8,5 +8,6 @@ mod data_rights;
 mod flows;
 mod isolation;
 mod keys;
+mod logs;
 mod plugins;
 mod webhooks;

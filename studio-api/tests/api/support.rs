@@ -48,6 +48,7 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub client: reqwest::Client,
+    pub options: ServeOptions,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -68,7 +69,7 @@ impl TestServer {
         options.key_rate = 10_000;
         adjust(&mut options);
         let database_url = options.database_url();
-        let server = start(options).await.expect("server starts");
+        let server = start(options.clone()).await.expect("server starts");
         let admin = server
             .admin_key
             .clone()
@@ -80,6 +81,7 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             database_url,
             client: reqwest::Client::new(),
+            options,
             server: Some(server),
             _dir: dir,
         }
@@ -149,6 +151,23 @@ impl TestServer {
         body["key"].as_str().unwrap().to_owned()
     }
 
+    /// Stops the server, lets `between` work on the stopped data (the
+    /// directory and database stay), and starts it again on the same data.
+    pub async fn restart(mut self, between: impl AsyncFnOnce(&Self)) -> Self {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+        between(&self).await;
+        let server = start(self.options.clone()).await.expect("server restarts");
+        assert!(
+            server.admin_key.is_none(),
+            "a restart does not bootstrap again"
+        );
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+        self
+    }
+
     /// Stops the server and waits for its shutdown to finish.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
@@ -203,4 +222,61 @@ macro_rules! both {
             }
         }
     };
+}
+
+/// A text-channel call from `from` to the bundled receptionist, in which the
+/// caller says `words`, then hangs up. Returns the call id.
+pub async fn call_saying(server: &TestServer, from: &str, words: &str) -> String {
+    let (status, started) = server
+        .post(
+            "/v1/calls",
+            &server.admin,
+            serde_json::json!({"from": from, "to": "+18005550199", "clock": "virtual"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let (status, turn) = server
+        .post(
+            &format!("/v1/calls/{id}/input"),
+            &server.admin,
+            serde_json::json!({"says": words}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    let (status, turn) = server
+        .post(
+            &format!("/v1/calls/{id}/input"),
+            &server.admin,
+            serde_json::json!({"hangup": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{turn}");
+    assert_eq!(turn["status"], "ended", "{turn}");
+    id
+}
+
+/// A small but real WAV file: 0.1 s of a 440 Hz tone, 8 kHz 16-bit mono.
+pub fn wav() -> Vec<u8> {
+    let samples: Vec<i16> = (0..800)
+        .map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for sample in samples {
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
 }
