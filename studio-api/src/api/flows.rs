@@ -1000,7 +1000,7 @@ async fn put_binding(
     binding_target(&environment, &kind, &name)?;
     let tenant = &auth.tenant;
     let value = match kind.as_str() {
-        "endpoint" => BindingValue::Plain(check_endpoint_url(&body.value, state.config.dev_mode)?),
+        "endpoint" => BindingValue::Plain(check_endpoint_url(&body.value, &state)?),
         "number" => BindingValue::Plain(
             normalize_number(&body.value).map_err(|m| ApiError::invalid("/value", m))?,
         ),
@@ -1056,33 +1056,17 @@ async fn put_binding(
 
 /// An endpoint URL: https (http too in development mode), with a host, and
 /// without credentials (those belong in a `secret` of the same name).
-fn check_endpoint_url(value: &str, dev_mode: bool) -> Result<String, ApiError> {
+/// An endpoint URL checked by the same rules webhooks use (scheme, no
+/// credentials, no refused address literal), so a bad binding fails when it
+/// is made rather than on the first call that uses it.
+fn check_endpoint_url(value: &str, state: &AppState) -> Result<String, ApiError> {
     let url = reqwest::Url::parse(value.trim())
         .map_err(|e| ApiError::invalid("/value", format!("\"{value}\" is not a URL: {e}")))?;
-    let scheme_ok = url.scheme() == "https" || (dev_mode && url.scheme() == "http");
-    if !scheme_ok {
-        return Err(ApiError::invalid(
-            "/value",
-            format!(
-                "an endpoint is an https:// URL, not {}://{}",
-                url.scheme(),
-                if dev_mode {
-                    ""
-                } else {
-                    " (http:// only in development mode)"
-                }
-            ),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid("/value", "the endpoint URL has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::invalid(
-            "/value",
-            "put no credentials in an endpoint URL; bind them as a secret of the same name",
-        ));
-    }
+    state
+        .config
+        .outbound
+        .check_url(&url, state.config.dev_mode)
+        .map_err(|problem| ApiError::invalid("/value", format!("endpoint {url}: {problem}")))?;
     Ok(url.to_string())
 }
 

@@ -1008,6 +1008,26 @@ async fn bindings_resolve_names_per_environment_and_seal_secrets(backend: Backen
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = put("production/bindings/endpoint/crm", "not a url").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Refused addresses fail when bound, not on the first call that uses them.
+    for refused in [
+        "https://169.254.169.254/latest",
+        "https://10.0.0.7/hook",
+        "https://[::1]/hook",
+    ] {
+        let (status, body) = put("production/bindings/endpoint/crm", refused).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{refused}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("refused"),
+            "{body}"
+        );
+    }
     let (status, binding) = put("production/bindings/number/desk", "+1 415 555 0199").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(binding["value"], "+14155550199");
