@@ -7,27 +7,15 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchyard_runtime::policy::evidence::{EvidenceRecord, verify};
-use switchyard_studio_api::db::TenantId;
 use switchyard_studio_api::serve::{ServeOptions, start};
 
 use crate::both;
-use crate::support::{Backend, TestServer, error_code, fresh_postgres_database};
+use crate::support::{Backend, TestServer, error_code, fresh_postgres_database, tenant_of};
 
 /// Monday 2026-11-23, 22:30 in Los Angeles: the receptionist is closed.
 const AFTER_HOURS: &str = "2026-11-23T22:30:00-08:00";
 /// The same Monday at 10:00: open.
 const OPEN: &str = "2026-11-23T10:00:00-08:00";
-
-async fn tenant_of(server: &TestServer, key: &str) -> TenantId {
-    server
-        .state()
-        .db
-        .authenticate(key)
-        .await
-        .unwrap()
-        .expect("a valid key")
-        .tenant
-}
 
 async fn publish(server: &TestServer, key: &str, document: Value) {
     let name = document["name"].as_str().unwrap().to_owned();

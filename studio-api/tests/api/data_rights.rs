@@ -279,7 +279,7 @@ async fn rotating_the_master_key_loses_nothing(backend: Backend) {
 both!(rotating_the_master_key_loses_nothing);
 
 /// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

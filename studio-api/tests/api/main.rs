@@ -10,4 +10,5 @@ mod isolation;
 mod keys;
 mod logs;
 mod plugins;
+mod sealed_card;
 mod webhooks;

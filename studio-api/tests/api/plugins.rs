@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchyard_studio_api::db::TenantId;
 
 use crate::both;
-use crate::support::{Backend, TestServer, error_code};
+use crate::support::{Backend, TestServer, error_code, tenant_of};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,17 +48,6 @@ fn shout() -> (Value, Vec<u8>) {
         manifest,
         std::fs::read(repo().join("plugins/say/say.wasm")).unwrap(),
     )
-}
-
-async fn tenant_of(server: &TestServer, key: &str) -> TenantId {
-    server
-        .state()
-        .db
-        .authenticate(key)
-        .await
-        .unwrap()
-        .expect("a valid key")
-        .tenant
 }
 
 async fn uploads_are_stored_by_digest_listed_by_origin_and_private(backend: Backend) {

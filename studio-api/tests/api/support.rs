@@ -280,3 +280,15 @@ pub fn wav() -> Vec<u8> {
     }
     out
 }
+
+/// The tenant a key belongs to.
+pub async fn tenant_of(server: &TestServer, key: &str) -> switchyard_studio_api::db::TenantId {
+    server
+        .state()
+        .db
+        .authenticate(key)
+        .await
+        .unwrap()
+        .expect("a valid key")
+        .tenant
+}
