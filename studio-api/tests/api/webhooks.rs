@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchyard_sdk::protocol::HttpRequest;
-use switchyard_studio_api::db::TenantId;
 use switchyard_studio_api::db::flows::BindingValue;
 use switchyard_studio_api::db::webhooks::{AttemptResult, DueDelivery};
 use switchyard_studio_api::outbound_http;
@@ -21,7 +20,7 @@ use switchyard_studio_api::serve::ServeOptions;
 use switchyard_studio_api::webhooks::emit;
 
 use crate::both;
-use crate::support::{Backend, TestServer, error_code};
+use crate::support::{Backend, TestServer, error_code, tenant_of};
 
 // The verifier from docs/webhooks.md, character for character (a test below
 // checks that the docs still hold exactly this text).
@@ -157,18 +156,6 @@ fn redirect_to(location: String) -> impl Fn(usize, &Hit) -> Response + Send + Sy
     }
 }
 
-/// The admin key's tenant.
-async fn admin_tenant(server: &TestServer) -> TenantId {
-    server
-        .state()
-        .db
-        .authenticate(&server.admin)
-        .await
-        .unwrap()
-        .unwrap()
-        .tenant
-}
-
 /// Creates a webhook; returns its id and secret.
 async fn create(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
     let (status, body) = server
@@ -233,7 +220,7 @@ async fn deliveries_arrive_signed_and_verify_with_the_documented_code(backend: B
     let receiver = Receiver::ok("127.0.0.1").await;
     let (id, secret) = create(&server, &receiver.url("/hooks?token=abc"), &["call.ended"]).await;
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let tenant = admin_tenant(&server).await;
+    let tenant = tenant_of(&server, &server.admin).await;
 
     emit(
         server.state(),
@@ -428,7 +415,7 @@ async fn a_failing_receiver_gets_the_delivery_on_the_third_attempt(backend: Back
     let (flaky_id, secret) = create(&server, &flaky.url("/"), &["call.started"]).await;
     let (down_id, _) = create(&server, &down.url("/"), &["call.started"]).await;
     let (closed_id, _) = create(&server, &format!("http://{closed}/"), &["call.started"]).await;
-    let tenant = admin_tenant(&server).await;
+    let tenant = tenant_of(&server, &server.admin).await;
     emit(
         server.state(),
         &tenant,
@@ -950,7 +937,7 @@ async fn every_webhook_route_reports_its_errors(backend: Backend) {
     assert!(left.is_empty(), "{left:?}");
     // A delivery queued while its webhook was being deleted is dropped by
     // the worker, not retried forever.
-    let tenant = admin_tenant(&server).await;
+    let tenant = tenant_of(&server, &server.admin).await;
     let db = &server.state().db;
     let orphans = db
         .queue_deliveries(&tenant, std::slice::from_ref(&id), "ping", "{}")
@@ -1045,7 +1032,7 @@ async fn two_servers_on_one_database_send_each_delivery_once(backend: Backend) {
 
     let receiver = Receiver::start("127.0.0.1", |_, _| AxumStatus::OK.into_response()).await;
     let (id, _) = create(&first, &receiver.url("/"), &["call.ended"]).await;
-    let tenant = admin_tenant(&first).await;
+    let tenant = tenant_of(&first, &first.admin).await;
     let events = 40;
     let (a, b) = (first.state().clone(), second.state.clone());
     let emit_on = |state: switchyard_studio_api::state::AppState, from: usize| {
@@ -1175,7 +1162,7 @@ fn http(endpoint: &str, method: &str, body: Value) -> HttpRequest {
 
 async fn the_webhook_plugin_reaches_bound_endpoints_through_the_same_checks(backend: Backend) {
     let server = TestServer::start_with(backend, loopback_allowed).await;
-    let tenant = admin_tenant(&server).await;
+    let tenant = tenant_of(&server, &server.admin).await;
     let state = server.state();
     let echo = Receiver::start("127.0.0.1", |_, hit| {
         let body: Value = serde_json::from_slice(&hit.body).unwrap_or(Value::Null);
@@ -1263,7 +1250,7 @@ async fn the_webhook_plugin_reaches_bound_endpoints_through_the_same_checks(back
         options.allow_net = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let narrow_tenant = admin_tenant(&narrow).await;
+    let narrow_tenant = tenant_of(&narrow, &narrow.admin).await;
     bind(&narrow, "endpoint", "bounce", &bouncer.url("/")).await;
     bind(&narrow, "endpoint", "echo", &echo.url("/")).await;
     for (endpoint, method) in [("bounce", "POST"), ("echo", "TRACE")] {
@@ -1283,7 +1270,7 @@ async fn the_webhook_plugin_reaches_bound_endpoints_through_the_same_checks(back
     // Without --allow-net: loopback by address or by a name that resolves
     // to it is refused.
     let closed = TestServer::start_with(backend, |options| options.dev = true).await;
-    let closed_tenant = admin_tenant(&closed).await;
+    let closed_tenant = tenant_of(&closed, &closed.admin).await;
     bind(&closed, "endpoint", "literal", &echo.url("/")).await;
     let by_name = format!("http://localhost:{}/", echo.addr.port());
     bind(&closed, "endpoint", "byname", &by_name).await;
@@ -1305,7 +1292,7 @@ async fn the_webhook_plugin_reaches_bound_endpoints_through_the_same_checks(back
         options.allow_net = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
-    let strict_tenant = admin_tenant(&strict).await;
+    let strict_tenant = tenant_of(&strict, &strict.admin).await;
     strict
         .state()
         .db
