@@ -1268,10 +1268,38 @@ async fn the_webhook_plugin_reaches_bound_endpoints_through_the_same_checks(back
     narrow.stop().await;
 
     // Without --allow-net: loopback by address or by a name that resolves
-    // to it is refused.
+    // to it is refused. An address literal is refused when it is bound; one
+    // bound before the policy changed (written straight to the database) is
+    // refused when it is used.
     let closed = TestServer::start_with(backend, |options| options.dev = true).await;
     let closed_tenant = tenant_of(&closed, &closed.admin).await;
-    bind(&closed, "endpoint", "literal", &echo.url("/")).await;
+    let (status, body) = closed
+        .put(
+            "/v1/environments/staging/bindings/endpoint/literal",
+            &closed.admin,
+            json!({"value": echo.url("/")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
+        "{body}"
+    );
+    closed
+        .state()
+        .db
+        .put_binding(
+            &closed_tenant,
+            "staging",
+            "endpoint",
+            "literal",
+            &BindingValue::Plain(echo.url("/")),
+        )
+        .await
+        .unwrap();
     let by_name = format!("http://localhost:{}/", echo.addr.port());
     bind(&closed, "endpoint", "byname", &by_name).await;
     for endpoint in ["literal", "byname"] {
