@@ -157,11 +157,48 @@ pub fn app(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_declared_oversize,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Answers 413 from the `Content-Length` header alone, before any of the
+/// body is read. Why: a client that sent only its headers (or `Expect:
+/// 100-continue`, as curl does for large bodies) gets a clean answer
+/// instead of a connection reset midway through an upload the server was
+/// always going to refuse. Bodies without a declared length are still cut
+/// at the same limit while they are read.
+async fn refuse_declared_oversize(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit =
+        if request.method() == axum::http::Method::POST && request.uri().path() == "/v1/plugins" {
+            plugins::upload_body_limit(&state.config)
+        } else {
+            state.config.max_body_bytes
+        };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            format!("the request body is {length} bytes; this route accepts at most {limit}"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// Gives every request an id (in the response's `x-request-id` and in the

@@ -121,6 +121,12 @@ impl PluginInfo {
     }
 }
 
+/// How many bytes an upload body may hold: the largest module, as base64,
+/// plus room for the manifest.
+pub(super) fn upload_body_limit(config: &crate::state::ServerConfig) -> usize {
+    config.max_plugin_bytes / 3 * 4 + (256 << 10)
+}
+
 /// The upload body, read up to `max_plugin_bytes` (as base64, plus room for
 /// the manifest) and then parsed like any JSON body.
 struct Upload(PluginUpload);
@@ -129,7 +135,7 @@ impl FromRequest<AppState> for Upload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config.max_plugin_bytes / 3 * 4 + (256 << 10);
+        let limit = upload_body_limit(&state.config);
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
             ApiError::new(
