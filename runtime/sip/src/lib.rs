@@ -1,0 +1,1 @@
+//! Switchyard's SIP/RTP channel (work in progress).
