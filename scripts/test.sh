@@ -14,6 +14,14 @@ need=()
 { [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; } || need+=(rustc-web cargo-web rust-web-src)
 command -v wasm-ld-22 >/dev/null || need+=(lld-22)
 command -v wasm-objdump >/dev/null || need+=(wabt)
+# The media core's real peers and local speech: SIPp, baresip, espeak-ng,
+# pocketsphinx with Debian's en-US model, sox for fixtures.
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v baresip >/dev/null || need+=(baresip-core)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+command -v sox >/dev/null || need+=(sox)
+{ command -v pocketsphinx >/dev/null || command -v pocketsphinx_continuous >/dev/null; } || need+=(pocketsphinx)
+[ -d /usr/share/pocketsphinx/model/en-us ] || need+=(pocketsphinx-en-us)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   as_root apt-get update -q

@@ -34,7 +34,7 @@ use switchyard_runtime::policy::redact::{self, RedactionConfig, Redactor};
 use switchyard_runtime::policy::secure_capture::{
     CaptureField, CollectStep, LocalVault, SecureCollector, finish,
 };
-use switchyard_sdk::protocol::{Action, HttpRequest};
+use switchyard_sdk::protocol::{Action, Gather, HttpRequest};
 use tokio::sync::Notify;
 
 use crate::api::error::ApiError;
@@ -63,19 +63,22 @@ pub struct LiveCalls {
 
 /// One live call.
 #[derive(Debug)]
-struct LiveCall {
-    tenant: TenantId,
-    id: String,
-    state: tokio::sync::Mutex<CallState>,
-    /// Wakes the call's timer task when input moved the call on.
-    wake: Notify,
+pub(crate) struct LiveCall {
+    pub(crate) tenant: TenantId,
+    pub(crate) id: String,
+    /// `text`, `sip` or `media-stream`: only text calls take API input.
+    pub(crate) channel: &'static str,
+    pub(crate) state: tokio::sync::Mutex<CallState>,
+    /// Wakes the call's timer task (or its voice driver) when something
+    /// outside it moved the call on, a shutdown among them.
+    pub(crate) wake: Notify,
 }
 
 /// The call's clock: wall time since the start, shifted by `at` and by the
 /// silences the caller declared (`silence_ms` moves the call ahead). A
 /// virtual clock moves only with those silences, as in conversation tests.
 #[derive(Debug)]
-struct Clock {
+pub(crate) struct Clock {
     start_ms: i64,
     started: Instant,
     skew_ms: i64,
@@ -83,7 +86,7 @@ struct Clock {
 }
 
 impl Clock {
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         let elapsed = if self.virtual_time {
             0
         } else {
@@ -93,20 +96,23 @@ impl Clock {
     }
 }
 
-struct CallState {
-    session: CallSession,
+pub(crate) struct CallState {
+    pub(crate) session: CallSession,
     flows: Arc<FlowSet>,
-    clock: Clock,
+    pub(crate) clock: Clock,
     flow: String,
     version: Option<i64>,
     environment: String,
     /// What was said and done, for humans; redacted before it is stored.
-    transcript: Vec<String>,
+    pub(crate) transcript: Vec<String>,
     /// What timers made the agent do since the client last asked.
     pending: Vec<Action>,
     /// The open secure-capture window: card keys go here, never to the
     /// session, the transcript or the log.
-    capture: Option<SecureCollector>,
+    pub(crate) capture: Option<SecureCollector>,
+    /// What the last `gather` or `listen` asked for: a voice channel
+    /// listens for speech (and builds its grammar) from it.
+    pub(crate) listening: Option<Gather>,
     vault: LocalVault,
     /// The `http` action waiting to be performed.
     http: Option<HttpRequest>,
@@ -121,8 +127,10 @@ struct CallState {
     started_at: i64,
     /// Webhook events to send once the call's work for this turn is done.
     events: Vec<(&'static str, Value)>,
-    done: bool,
-    outcome: Option<String>,
+    pub(crate) done: bool,
+    pub(crate) outcome: Option<String>,
+    /// The stored recording's size, for the `voicemail.left` event.
+    pub(crate) recording_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for CallState {
@@ -215,6 +223,35 @@ impl LiveCalls {
         tenant: &TenantId,
         request: StartCall,
     ) -> Result<Turn, ApiError> {
+        let call = self.open(state, tenant, &request, "text").await?;
+        let turn = {
+            let mut st = call.state.lock().await;
+            let mut out = Vec::new();
+            let actions = run_sync(|| st.session.start());
+            absorb(&mut st, actions, &mut out);
+            settle(state, &call, &mut st, &mut out).await;
+            conclude(state, &call, &mut st, out, None).await
+        };
+        if turn.status == "live" {
+            tokio::spawn(timers(state.clone(), call));
+        }
+        Ok(turn)
+    }
+
+    /// Routes `request.to` (it must be `tenant`'s), loads and pins the
+    /// flow's live version, writes the call's row and puts the call on the
+    /// table, not yet started: the channel runs it.
+    ///
+    /// # Errors
+    /// 404 without a route of the tenant or a live version; 503 while the
+    /// server shuts down.
+    pub(crate) async fn open(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        request: &StartCall,
+        channel: &'static str,
+    ) -> Result<Arc<LiveCall>, ApiError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
@@ -250,7 +287,7 @@ impl LiveCalls {
                     id: &id,
                     flow: &loaded.name,
                     flow_version: loaded.version,
-                    channel: "text",
+                    channel,
                     environment: &environment,
                     from: &request.from,
                     to: &request.to,
@@ -262,6 +299,7 @@ impl LiveCalls {
         let call = Arc::new(LiveCall {
             tenant: tenant.clone(),
             id: id.clone(),
+            channel,
             state: tokio::sync::Mutex::new(CallState {
                 session,
                 flows,
@@ -277,6 +315,7 @@ impl LiveCalls {
                 transcript: Vec::new(),
                 pending: Vec::new(),
                 capture: None,
+                listening: None,
                 vault: LocalVault::new(),
                 http: None,
                 evidence_seen: 0,
@@ -289,13 +328,14 @@ impl LiveCalls {
                 events: vec![(
                     "call.started",
                     json!({"call_id": id, "flow": loaded.name, "flow_version": loaded.version,
-                           "environment": environment, "channel": "text",
+                           "environment": environment, "channel": channel,
                            "direction": "inbound", "started_at": started_at}),
                 )],
                 transfer_to: None,
                 started_at,
                 done: false,
                 outcome: None,
+                recording_bytes: None,
             }),
             wake: Notify::new(),
         });
@@ -305,18 +345,7 @@ impl LiveCalls {
             .lock()
             .expect("live calls lock")
             .insert(id.clone(), call.clone());
-        let turn = {
-            let mut st = call.state.lock().await;
-            let mut out = Vec::new();
-            let actions = run_sync(|| st.session.start());
-            absorb(&mut st, actions, &mut out);
-            settle(state, &call, &mut st, &mut out).await;
-            conclude(state, &call, &mut st, out, None).await
-        };
-        if turn.status == "live" {
-            tokio::spawn(timers(state.clone(), call));
-        }
-        Ok(turn)
+        Ok(call)
     }
 
     /// Delivers one caller move to a live call of `tenant`.
@@ -331,6 +360,15 @@ impl LiveCalls {
         id: &str,
         input: CallInput,
     ) -> Result<Turn, ApiError> {
+        if let Some(call) = self.get(tenant, id).filter(|c| c.channel != "text") {
+            return Err(ApiError::conflict(
+                "voice-call",
+                format!(
+                    "call {id} is on the {} channel: its caller speaks and keys for themselves",
+                    call.channel
+                ),
+            ));
+        }
         let Some(call) = self.get(tenant, id) else {
             return match state.db.call(tenant, id).await? {
                 // Hanging up on a call that has just ended is no error: the
@@ -501,7 +539,7 @@ fn ended() -> ApiError {
 
 /// Runs the session's synchronous work (plugin steps, bounded by the
 /// host's CPU limits) without stalling the other tasks of this worker.
-fn run_sync<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn run_sync<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
@@ -607,10 +645,19 @@ fn is_internal(action: &Action) -> bool {
 /// Takes in what the session did: transcript, the client's output, a
 /// secure-capture window to open, an `http` action to perform, webhook
 /// events to send.
-fn absorb(st: &mut CallState, actions: Vec<Action>, out: &mut Vec<Action>) {
+pub(crate) fn absorb(st: &mut CallState, actions: Vec<Action>, out: &mut Vec<Action>) {
     for action in actions {
         match &action {
             Action::Say { text, .. } => st.transcript.push(format!("agent: {}", fold(text))),
+            Action::Gather(gather) => st.listening = Some(gather.clone()),
+            Action::Listen { timeout_ms } => {
+                st.listening = Some(Gather {
+                    digits: false,
+                    speech: true,
+                    timeout_ms: *timeout_ms,
+                    hints: Vec::new(),
+                })
+            }
             Action::SecureCapture { fields } => {
                 let (collector, prompt) = SecureCollector::new(
                     &CaptureField::from_names(fields),
@@ -654,7 +701,7 @@ fn say(st: &mut CallState, text: String, out: &mut Vec<Action>) {
 
 /// A secure-capture step: a prompt to say, or the sealed result (a token,
 /// never the digits) handed to the session.
-fn capture_step(
+pub(crate) fn capture_step(
     st: &mut CallState,
     collector: SecureCollector,
     step: CollectStep,
@@ -747,11 +794,11 @@ fn notice(st: &mut CallState) {
                     .is_some_and(|p| p.manifest().name == "voicemail");
                 if is_voicemail && !st.voicemail {
                     st.voicemail = true;
-                    // The text channel carries no audio: no recording length.
+                    // Known only once an audio channel has stored it.
                     st.events.push((
                         "voicemail.left",
                         json!({"call_id": id, "flow": st.flow, "node": node,
-                               "recording_bytes": null}),
+                               "recording_bytes": st.recording_bytes}),
                     ));
                 }
             }
@@ -771,7 +818,12 @@ fn notice(st: &mut CallState) {
 
 /// Answers what the text channel can answer itself (`http`, `transfer`)
 /// until the call waits for the caller, the model or the card keys.
-async fn settle(state: &AppState, call: &LiveCall, st: &mut CallState, out: &mut Vec<Action>) {
+pub(crate) async fn settle(
+    state: &AppState,
+    call: &LiveCall,
+    st: &mut CallState,
+    out: &mut Vec<Action>,
+) {
     for _ in 0..MAX_ROUND_TRIPS {
         let answer = match st.session.awaiting() {
             Some("http") => {
@@ -787,7 +839,9 @@ async fn settle(state: &AppState, call: &LiveCall, st: &mut CallState, out: &mut
                     error,
                 }
             }
-            Some("transfer") => Input::TransferResult {
+            // A voice channel hands the caller over for real; its driver
+            // answers when the far end has.
+            Some("transfer") if call.channel == "text" => Input::TransferResult {
                 ok: true,
                 reason: None,
             },
@@ -805,7 +859,7 @@ async fn settle(state: &AppState, call: &LiveCall, st: &mut CallState, out: &mut
 
 /// Finishes a turn: sends queued webhook events, and when the call has
 /// ended (or `force` ends it), writes it whole and takes it off the table.
-async fn conclude(
+pub(crate) async fn conclude(
     state: &AppState,
     call: &LiveCall,
     st: &mut CallState,

@@ -73,6 +73,41 @@ pub struct ServeOptions {
     /// Time allowed for one webhook request, in ms.
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub webhook_timeout_ms: u64,
+    /// SIP address, UDP and TCP (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    pub sip: std::net::SocketAddr,
+    /// Do not answer SIP at all (media streams still work).
+    #[arg(long)]
+    pub no_sip: bool,
+    /// Only these source networks may start SIP calls (CIDR, repeatable);
+    /// without it any source may.
+    #[arg(long = "sip-trunk", value_name = "CIDR")]
+    pub sip_trunks: Vec<ipnet::IpNet>,
+    /// Require digest authentication of inbound SIP calls as this user
+    /// (the password comes from SWITCHYARD_SIP_PASSWORD).
+    #[arg(long)]
+    pub sip_user: Option<String>,
+    /// RTP ports, as FIRST-LAST (one even port per call, RTCP above it).
+    #[arg(long, default_value = "20000-29999", value_parser = parse_port_range)]
+    pub rtp_ports: (u16, u16),
+    /// Speech and language providers.
+    #[command(flatten)]
+    pub speech: crate::voice::SpeechOptions,
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or_else(|| format!("`{text}` is not FIRST-LAST, e.g. 20000-29999"))?;
+    let first: u16 = first
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{first}`: {e}"))?;
+    let last: u16 = last.trim().parse().map_err(|e| format!("`{last}`: {e}"))?;
+    if last <= first {
+        return Err(format!("{first}-{last} holds no RTP/RTCP port pair"));
+    }
+    Ok((first, last))
 }
 
 impl ServeOptions {
@@ -92,7 +127,42 @@ impl ServeOptions {
             webhook_max_attempts: 12,
             webhook_backoff_ms: 60_000,
             webhook_timeout_ms: 10_000,
+            sip: "127.0.0.1:0".parse().expect("a socket address"),
+            no_sip: false,
+            sip_trunks: Vec::new(),
+            sip_user: None,
+            rtp_ports: (20_000, 29_999),
+            speech: crate::voice::SpeechOptions::default(),
         }
+    }
+
+    /// The SIP server's configuration from these options.
+    ///
+    /// # Errors
+    /// When `--sip-user` is given without SWITCHYARD_SIP_PASSWORD.
+    pub fn sip_config(&self) -> anyhow::Result<switchyard_sip::SipConfig> {
+        let digest = match &self.sip_user {
+            None => None,
+            Some(user) => {
+                let password = std::env::var("SWITCHYARD_SIP_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .context("--sip-user needs the password in SWITCHYARD_SIP_PASSWORD")?;
+                Some(switchyard_sip::DigestCredentials {
+                    realm: "switchyard".into(),
+                    user: user.clone(),
+                    password,
+                })
+            }
+        };
+        Ok(switchyard_sip::SipConfig {
+            udp_bind: Some(self.sip),
+            tcp_bind: Some(self.sip),
+            rtp_ports: self.rtp_ports.0..=self.rtp_ports.1,
+            trunk_allow_list: self.sip_trunks.clone(),
+            digest,
+            ..switchyard_sip::SipConfig::default()
+        })
     }
 
     pub fn database_url(&self) -> String {
@@ -123,6 +193,8 @@ impl ServeOptions {
 #[derive(Debug)]
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The SIP address (UDP; TCP on the same port where it was free).
+    pub sip_addr: Option<SocketAddr>,
     pub admin_key: Option<String>,
     pub state: AppState,
     stop: watch::Sender<bool>,
@@ -170,6 +242,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         keyring: Keyring::new(master),
         calls: LiveCalls::default(),
         deliveries: tokio::sync::Notify::new(),
+        voice: options.speech.build().context("speech providers")?,
         db,
         config,
         host,
@@ -187,6 +260,12 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
+    let sip = if options.no_sip {
+        None
+    } else {
+        Some(crate::sip_channel::start(state.clone(), options.sip_config()?).await?)
+    };
+    let sip_addr = sip.as_ref().and_then(|s| s.udp_addr());
     let (stop, stopped) = watch::channel(false);
     let workers = crate::workers::spawn(state.clone(), stopped.clone());
     let app = api::app(state.clone());
@@ -207,14 +286,23 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         if ended > 0 {
             tracing::warn!(ended, "live calls ended at shutdown after the grace period");
         }
+        if let Some(sip) = sip {
+            // The drained calls' drivers have hung up; this ends any leg
+            // left (BYE) and stops listening.
+            sip.shutdown(Duration::from_secs(2)).await;
+        }
         workers.stop().await;
         server_state.db.pool.close().await;
         tracing::info!("stopped");
         Ok(())
     });
     tracing::info!(%addr, database = %redact_url(&url), "listening");
+    if let Some(sip) = sip_addr {
+        tracing::info!(%sip, "answering SIP");
+    }
     Ok(RunningServer {
         addr,
+        sip_addr,
         admin_key,
         state,
         stop,
@@ -264,6 +352,9 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             println!("admin key: {key}");
             println!("(shown once; it is stored only as a hash)");
         }
+        if let Some(sip) = server.sip_addr {
+            println!("SIP: sip:receptionist@{sip} (UDP and TCP)");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         shutdown_signal().await;
@@ -292,8 +383,19 @@ async fn shutdown_signal() {
 
 /// Logs go to standard error; `RUST_LOG` filters (default `info`).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut directives = if asked.trim().is_empty() {
+        "info".to_owned()
+    } else {
+        asked.clone()
+    };
+    // rsipstack logs whole SIP messages (callers' numbers in them) at info
+    // and debug: only its warnings reach our log unless RUST_LOG names it.
+    if !asked.contains("rsipstack") {
+        directives.push_str(",rsipstack=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

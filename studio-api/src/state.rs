@@ -77,6 +77,8 @@ pub struct Inner {
     pub calls: LiveCalls,
     /// Wakes the webhook delivery worker when a delivery is queued.
     pub deliveries: tokio::sync::Notify,
+    /// Speech and language providers of voice calls.
+    pub voice: crate::voice::VoiceServices,
 }
 
 impl std::ops::Deref for AppState {

@@ -12,5 +12,16 @@
 //! [`leg::LegCommand`]s; the voice driver on the other side of a
 //! [`leg::MediaLeg`] never knows which channel it talks to.
 
+pub mod amd;
+pub mod dtmf;
 pub mod frame;
+pub mod g711;
+pub mod jitter;
 pub mod leg;
+pub mod resample;
+pub mod rtcp;
+pub mod rtp;
+pub mod sdp;
+pub mod twilio;
+pub mod vad;
+pub mod wav;

@@ -29,6 +29,11 @@ pub enum Input {
     Speech { text: String },
     /// The caller hung up.
     Hangup,
+    /// An audio channel finished playing every prompt queued so far. A
+    /// waiting `gather` or `listen` counts its no-input time from here, so
+    /// a long prompt does not eat the caller's time to answer. (The text
+    /// channel never sends it: its prompts take no time.)
+    PromptsPlayed,
     /// Time passed: the clock now reads `now_ms`. Timers due fire in order.
     Clock { now_ms: i64 },
     /// The model answered the pending `llm` action.
@@ -168,6 +173,9 @@ pub struct CallSession {
     vars: Vars,
     now_ms: i64,
     timer: Option<i64>,
+    /// The no-input time of the armed timer, to re-arm it from
+    /// [`Input::PromptsPlayed`].
+    timer_span_ms: Option<i64>,
     waiting: Waiting,
     visits: u32,
     steps: u32,
@@ -253,6 +261,7 @@ impl CallSession {
             setup,
             vars,
             timer: None,
+            timer_span_ms: None,
             waiting: Waiting::Caller,
             visits: 0,
             steps: 0,
@@ -322,6 +331,13 @@ impl CallSession {
         }
         match input {
             Input::Clock { now_ms } => self.advance(now_ms),
+            Input::PromptsPlayed => {
+                if self.waiting == Waiting::Caller
+                    && let (Some(_), Some(span)) = (self.timer, self.timer_span_ms)
+                {
+                    self.timer = Some(self.now_ms + span);
+                }
+            }
             Input::Digits { digits } => {
                 let (first, digits) = self.guard.caller_digits(self.now_ms, &digits);
                 self.execute_all("(guard)", first);
@@ -706,11 +722,13 @@ impl CallSession {
         match &action {
             Action::Gather(gather) => {
                 self.waiting = Waiting::Caller;
-                self.timer = gather.timeout_ms.map(|t| self.now_ms + t as i64);
+                self.timer_span_ms = gather.timeout_ms.map(|t| t as i64);
+                self.timer = self.timer_span_ms.map(|t| self.now_ms + t);
             }
             Action::Listen { timeout_ms } => {
                 self.waiting = Waiting::Caller;
-                self.timer = timeout_ms.map(|t| self.now_ms + t as i64);
+                self.timer_span_ms = timeout_ms.map(|t| t as i64);
+                self.timer = self.timer_span_ms.map(|t| self.now_ms + t);
             }
             Action::Llm(_) => self.waiting = Waiting::Llm,
             Action::Http(_) => self.waiting = Waiting::Http,

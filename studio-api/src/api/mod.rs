@@ -14,6 +14,7 @@ pub mod error;
 pub mod flows;
 pub mod keys;
 pub mod limits;
+pub mod media;
 pub mod plugins;
 pub mod webhooks;
 
@@ -64,6 +65,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(flows::router())
         .merge(plugins::router())
         .merge(calls::router())
+        .merge(media::router())
         .merge(webhooks::router())
         .merge(data::router())
         .split_for_parts();
@@ -148,6 +150,10 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/v1/media-stream",
+            axum::routing::get(crate::media_stream::upgrade),
+        )
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -150,6 +150,7 @@ fn expectation(method: &str, template: &str, owned: &Owned) -> (Expect, Option<V
             Some(json!({"from": "+14155550100", "to": owned.address})),
         ),
         ("POST", "/v1/calls/{id}/input") => (NotFound, Some(json!({"hangup": true}))),
+        ("POST", "/v1/media-stream/tokens") => (NotFound, Some(json!({"to": owned.address}))),
         ("POST", "/v1/simulate") => (
             NotFound,
             Some(json!({"flow": owned.flow, "version": "live", "script": simulate})),

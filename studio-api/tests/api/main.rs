@@ -9,6 +9,8 @@ mod flows;
 mod isolation;
 mod keys;
 mod logs;
+mod media_stream;
 mod plugins;
 mod sealed_card;
+mod sip_calls;
 mod webhooks;

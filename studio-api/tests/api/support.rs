@@ -91,6 +91,14 @@ impl TestServer {
         &self.server.as_ref().expect("running").state
     }
 
+    /// Where the server answers SIP (UDP; TCP on the same port).
+    pub fn sip_addr(&self) -> std::net::SocketAddr {
+        self.server
+            .as_ref()
+            .and_then(|s| s.sip_addr)
+            .expect("the server answers SIP")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

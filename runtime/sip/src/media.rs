@@ -1,0 +1,607 @@
+//! A call's RTP session: one task with the call's RTP and RTCP sockets.
+//!
+//! Every 20 ms tick it pops one frame from the jitter buffer and hands it
+//! to the leg (or to the bridged call), and it sends one RTP packet: the
+//! next 20 ms of the prompt queue, or encoded silence when nothing is
+//! queued. We send continuously because many peers (and NATs) treat a
+//! silent RTP stream as a dead call, and because a constant stream keeps
+//! the far end's jitter buffer steady between prompts; the cost is 50
+//! small packets a second per call. Only hold (our direction `recvonly` or
+//! `inactive`) stops sending; the timestamps keep moving with the clock
+//! and the first packet after it carries the marker bit.
+//!
+//! The tick comes from a tokio interval with [`MissedTickBehavior::Burst`]:
+//! a tick delayed by a busy runtime is caught up at once, so over any
+//! stretch of time exactly one packet per 20 ms leaves.
+//!
+//! Events for the leg are never awaited here. Audio goes with `try_send`
+//! and is dropped (and counted) when the consumer is behind; DTMF, hold and
+//! playout events wait in a small queue of their own, tried on every tick
+//! and ahead of any audio, so a slow consumer can delay them but never
+//! lose them or stall the RTP clock.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use switchyard_media::frame::{Frame, SAMPLES_PER_FRAME};
+use switchyard_media::g711::Codec;
+use switchyard_media::jitter::{FrameKind, JitterBuffer, JitterConfig};
+use switchyard_media::leg::{DtmfSource, LegEvent};
+use switchyard_media::rtcp::{self, NtpTimestamp, RtcpPacket, SenderInfo};
+use switchyard_media::rtp::{Packetizer, RtpPacket};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, warn};
+
+use crate::dtmf_glue::{DtmfIn, InbandDetector};
+use crate::ports::{PortLease, RtpSockets};
+use crate::sdp_glue::RemoteMedia;
+use crate::stats::Stats;
+
+/// Frames queued between two bridged calls (each way).
+pub(crate) const BRIDGE_DEPTH: usize = 16;
+/// More than this many frames waiting from the bridge partner and the
+/// oldest are dropped: latency beats completeness in a conversation.
+const BRIDGE_MAX_BACKLOG: usize = 3;
+/// Undelivered DTMF/hold/playout events kept for a slow consumer.
+const MAX_PENDING_EVENTS: usize = 1024;
+const FRAME: Duration = Duration::from_millis(20);
+const TICKS_PER_SECOND: u32 = 50;
+
+pub(crate) struct RtpParams {
+    pub sockets: RtpSockets,
+    pub remote: RemoteMedia,
+    pub events: Option<mpsc::Sender<LegEvent>>,
+    pub stats: Arc<Stats>,
+    pub jitter_frames: usize,
+    pub rtcp_interval: Duration,
+    pub cname: String,
+}
+
+enum Ctl {
+    Play {
+        id: u64,
+        audio: Arc<[i16]>,
+    },
+    Clear,
+    Remote(RemoteMedia),
+    Emit(Box<LegEvent>),
+    Events(Option<mpsc::Sender<LegEvent>>),
+    Bridge {
+        to_peer: mpsc::Sender<Frame>,
+        from_peer: mpsc::Receiver<Frame>,
+    },
+}
+
+/// The call task's handle on its RTP task.
+pub(crate) struct RtpSession {
+    ctl: mpsc::UnboundedSender<Ctl>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RtpSession {
+    pub(crate) fn start(params: RtpParams) -> Self {
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        Stats::add(&params.stats.rtp_sessions_live, 1);
+        let session = Session::new(params);
+        let task = tokio::spawn(session.run(ctl_rx));
+        Self {
+            ctl,
+            task: Some(task),
+        }
+    }
+
+    fn send(&self, ctl: Ctl) {
+        let _ = self.ctl.send(ctl);
+    }
+
+    pub(crate) fn play(&self, id: u64, audio: Arc<[i16]>) {
+        self.send(Ctl::Play { id, audio });
+    }
+
+    pub(crate) fn clear(&self) {
+        self.send(Ctl::Clear);
+    }
+
+    pub(crate) fn set_remote(&self, remote: RemoteMedia) {
+        self.send(Ctl::Remote(remote));
+    }
+
+    /// Queues an event for the leg behind any already waiting.
+    pub(crate) fn emit(&self, event: LegEvent) {
+        self.send(Ctl::Emit(Box::new(event)));
+    }
+
+    pub(crate) fn attach_events(&self, events: mpsc::Sender<LegEvent>) {
+        self.send(Ctl::Events(Some(events)));
+    }
+
+    pub(crate) fn detach_events(&self) {
+        self.send(Ctl::Events(None));
+    }
+
+    pub(crate) fn bridge(&self, to_peer: mpsc::Sender<Frame>, from_peer: mpsc::Receiver<Frame>) {
+        self.send(Ctl::Bridge { to_peer, from_peer });
+    }
+
+    /// Resolves if the task ends on its own (it only does on a socket
+    /// failure); pending for ever once it has been seen ending.
+    pub(crate) async fn ended(&mut self) {
+        match &mut self.task {
+            Some(task) => {
+                let _ = task.await;
+                self.task = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops the task and waits for it, so its sockets are closed (and
+    /// their ports free) when this returns.
+    pub(crate) async fn stop(mut self) {
+        let (closed, _) = mpsc::unbounded_channel();
+        self.ctl = closed;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Prompt {
+    id: u64,
+    audio: Arc<[i16]>,
+    pos: usize,
+}
+
+struct Bridge {
+    to_peer: mpsc::Sender<Frame>,
+    from_peer: mpsc::Receiver<Frame>,
+}
+
+struct Session {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    remote: RemoteMedia,
+    events: Option<mpsc::Sender<LegEvent>>,
+    pending: VecDeque<LegEvent>,
+    stats: Arc<Stats>,
+    started: Instant,
+    // Inbound.
+    jitter: JitterBuffer,
+    receiving: bool,
+    dtmf_in: DtmfIn,
+    inband: InbandDetector,
+    last_sr: Option<(u32, Instant)>,
+    counted_late_or_lost: u64,
+    // Outbound.
+    packetizer: Packetizer,
+    queue: VecDeque<Prompt>,
+    was_sending: bool,
+    bridge: Option<Bridge>,
+    rtcp_interval: Duration,
+    cname: String,
+    out: Vec<u8>,
+    tick_count: u32,
+    // Last: the port goes back to the pool after the sockets are closed.
+    _lease: PortLease,
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0x5eed);
+        return nanos;
+    }
+    u32::from_le_bytes(bytes)
+}
+
+impl Session {
+    fn new(params: RtpParams) -> Self {
+        let RtpParams {
+            sockets,
+            remote,
+            events,
+            stats,
+            jitter_frames,
+            rtcp_interval,
+            cname,
+        } = params;
+        let RtpSockets {
+            rtp, rtcp, lease, ..
+        } = sockets;
+        let target_ms = (jitter_frames.max(1) as u32) * 20;
+        let jitter = JitterBuffer::new(JitterConfig {
+            target_depth_ms: target_ms,
+            max_depth_ms: (target_ms * 3).max(160),
+            ..JitterConfig::default()
+        });
+        let ssrc = random_u32();
+        let packetizer =
+            Packetizer::new(ssrc, remote.payload_type, random_u32() as u16, random_u32());
+        Self {
+            rtp,
+            rtcp,
+            _lease: lease,
+            remote,
+            events,
+            pending: VecDeque::new(),
+            stats,
+            started: Instant::now(),
+            jitter,
+            receiving: false,
+            dtmf_in: DtmfIn::new(),
+            inband: InbandDetector::new(),
+            last_sr: None,
+            counted_late_or_lost: 0,
+            packetizer,
+            queue: VecDeque::new(),
+            was_sending: false,
+            bridge: None,
+            rtcp_interval,
+            cname,
+            out: Vec::with_capacity(256),
+            tick_count: 0,
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
+        let mut tick = tokio::time::interval_at(self.started + FRAME, FRAME);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut rtcp_tick =
+            tokio::time::interval_at(self.started + self.rtcp_interval, self.rtcp_interval);
+        rtcp_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 1500];
+        let mut recv_errors = 0u32;
+        loop {
+            tokio::select! {
+                biased;
+                command = ctl.recv() => match command {
+                    Some(command) => self.on_ctl(command),
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.on_tick().await;
+                    recv_errors = 0;
+                }
+                received = self.rtp.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => self.on_rtp(&buf[..len], from),
+                    Err(e) => {
+                        // ICMP errors from an earlier send show up here; a
+                        // run of them without a tick in between is a dead
+                        // socket.
+                        recv_errors += 1;
+                        if recv_errors > 1000 {
+                            warn!(error = %e, "RTP socket failing; stopping");
+                            break;
+                        }
+                    }
+                },
+                received = self.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((len, _)) = received {
+                        self.on_rtcp(&rtcp_buf[..len]);
+                    }
+                }
+                _ = rtcp_tick.tick() => self.send_rtcp().await,
+            }
+        }
+        self.send_rtcp_bye().await;
+        self.count_late_or_lost();
+        self.stats.rtp_sessions_live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn on_ctl(&mut self, ctl: Ctl) {
+        match ctl {
+            Ctl::Play { id, audio } => self.queue.push_back(Prompt { id, audio, pos: 0 }),
+            Ctl::Clear => self.queue.clear(),
+            Ctl::Remote(remote) => {
+                if remote.payload_type != self.remote.payload_type {
+                    // Keep the sequence and timestamp spaces; only the
+                    // payload type changes.
+                    let next_seq = self.packetizer.next_sequence();
+                    let next_ts = self.packetizer.next_timestamp();
+                    self.packetizer = Packetizer::new(
+                        self.packetizer.ssrc(),
+                        remote.payload_type,
+                        next_seq,
+                        next_ts,
+                    );
+                }
+                self.remote = remote;
+            }
+            Ctl::Emit(event) => self.push_event(*event),
+            Ctl::Events(events) => {
+                self.events = events;
+                if self.events.is_none() {
+                    self.pending.clear();
+                }
+            }
+            Ctl::Bridge { to_peer, from_peer } => {
+                self.queue.clear();
+                self.bridge = Some(Bridge { to_peer, from_peer });
+            }
+        }
+    }
+
+    fn push_event(&mut self, event: LegEvent) {
+        if self.events.is_none() {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING_EVENTS {
+            self.pending.pop_front();
+            warn!("the leg's consumer is not reading events; dropping the oldest");
+        }
+        self.pending.push_back(event);
+    }
+
+    // ── Inbound ──────────────────────────────────────────────────────────
+
+    fn on_rtp(&mut self, datagram: &[u8], from: SocketAddr) {
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(packet) => packet,
+            Err(e) => {
+                Stats::add(&self.stats.rtp_malformed, 1);
+                debug!(%from, error = %e, "not an RTP packet");
+                return;
+            }
+        };
+        // Without an address from SDP (offer in the ACK, c=0.0.0.0), send
+        // to where the media comes from.
+        if self.remote.rtp.is_none() {
+            self.remote.rtp = Some(from);
+        }
+        Stats::add(&self.stats.rtp_packets_in, 1);
+        let now = self.now_us();
+        if Some(packet.payload_type) == self.remote.telephone_event {
+            if let Some(digit) = self.dtmf_in.on_packet(&packet) {
+                Stats::add(&self.stats.dtmf_received, 1);
+                self.push_event(LegEvent::Dtmf {
+                    digit,
+                    source: DtmfSource::Rfc4733,
+                });
+            }
+            return;
+        }
+        let codec = if packet.payload_type == self.remote.payload_type {
+            Some(self.remote.codec)
+        } else {
+            Codec::from_payload_type(packet.payload_type)
+        };
+        let Some(codec) = codec else {
+            // Comfort noise, video on the wrong port, anything else.
+            return;
+        };
+        self.jitter.push_g711(&packet, codec, now);
+        self.receiving = true;
+    }
+
+    fn on_rtcp(&mut self, datagram: &[u8]) {
+        for packet in rtcp::packets(datagram) {
+            match packet {
+                Ok(RtcpPacket::SenderReport(report)) => {
+                    self.last_sr = Some((report.info.ntp.middle(), Instant::now()));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    // ── The 20 ms tick ───────────────────────────────────────────────────
+
+    async fn on_tick(&mut self) {
+        self.tick_count = self.tick_count.wrapping_add(1);
+        if self.receiving {
+            let now = self.now_us();
+            let (kind, frame) = self.jitter.pop(now);
+            if kind != FrameKind::Buffering {
+                self.on_inbound_frame(frame);
+            }
+            if self.tick_count.is_multiple_of(TICKS_PER_SECOND) {
+                self.stats.record_jitter_ms(self.jitter.stats().jitter_ms);
+                self.count_late_or_lost();
+            }
+        }
+        self.flush_events();
+        self.send_next_frame().await;
+    }
+
+    fn on_inbound_frame(&mut self, frame: Frame) {
+        if self.remote.telephone_event.is_none()
+            && let Some(digit) = self.inband.on_frame(&frame)
+        {
+            Stats::add(&self.stats.dtmf_received, 1);
+            self.push_event(LegEvent::Dtmf {
+                digit,
+                source: DtmfSource::InBand,
+            });
+        }
+        if let Some(bridge) = &self.bridge {
+            let _ = bridge.to_peer.try_send(frame);
+            return;
+        }
+        self.flush_events();
+        let Some(events) = &self.events else { return };
+        if !self.pending.is_empty() {
+            Stats::add(&self.stats.audio_events_dropped, 1);
+            return;
+        }
+        if events.try_send(LegEvent::Audio(frame)).is_err() {
+            Stats::add(&self.stats.audio_events_dropped, 1);
+        }
+    }
+
+    fn flush_events(&mut self) {
+        let Some(events) = &self.events else {
+            self.pending.clear();
+            return;
+        };
+        while let Some(event) = self.pending.pop_front() {
+            match events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => {
+                    self.pending.push_front(event);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.pending.clear();
+                    self.events = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn count_late_or_lost(&mut self) {
+        let stats = self.jitter.stats();
+        let total = stats.late + stats.lost;
+        if total > self.counted_late_or_lost {
+            Stats::add(
+                &self.stats.rtp_late_or_lost,
+                total - self.counted_late_or_lost,
+            );
+            self.counted_late_or_lost = total;
+        }
+    }
+
+    // ── Outbound ─────────────────────────────────────────────────────────
+
+    /// The next 20 ms to send, and the prompt it finished, if any.
+    fn next_frame(&mut self) -> (Frame, Option<u64>) {
+        if let Some(bridge) = &mut self.bridge {
+            // Keep only the newest few frames: latency beats completeness.
+            while bridge.from_peer.len() > BRIDGE_MAX_BACKLOG {
+                let _ = bridge.from_peer.try_recv();
+            }
+            let frame = bridge
+                .from_peer
+                .try_recv()
+                .unwrap_or_else(|_| Frame::silence());
+            return (frame, None);
+        }
+        let Some(prompt) = self.queue.front_mut() else {
+            return (Frame::silence(), None);
+        };
+        if prompt.pos >= prompt.audio.len() {
+            // An empty prompt is done at once.
+            let id = prompt.id;
+            self.queue.pop_front();
+            return (Frame::silence(), Some(id));
+        }
+        let end = (prompt.pos + SAMPLES_PER_FRAME).min(prompt.audio.len());
+        let frame = Frame::from_samples(&prompt.audio[prompt.pos..end]);
+        prompt.pos = end;
+        let done = (prompt.pos >= prompt.audio.len()).then_some(prompt.id);
+        if done.is_some() {
+            self.queue.pop_front();
+        }
+        (frame, done)
+    }
+
+    async fn send_next_frame(&mut self) {
+        let destination = self.remote.rtp.filter(|_| self.remote.we_send());
+        let Some(destination) = destination else {
+            // Hold, or no address yet: time passes, prompts wait.
+            self.packetizer.skip(SAMPLES_PER_FRAME as u32);
+            self.was_sending = false;
+            return;
+        };
+        if !self.was_sending {
+            self.packetizer.start_talkspurt();
+            self.was_sending = true;
+        }
+        let (frame, done) = self.next_frame();
+        let payload = self.remote.codec.encode(&frame);
+        self.out.clear();
+        self.packetizer
+            .packetize(&payload, SAMPLES_PER_FRAME as u32, &mut self.out);
+        match self.rtp.send_to(&self.out, destination).await {
+            Ok(_) => Stats::add(&self.stats.rtp_packets_out, 1),
+            Err(e) => debug!(%destination, error = %e, "sending RTP failed"),
+        }
+        if let Some(id) = done {
+            self.push_event(LegEvent::PlayoutDone { id });
+        }
+    }
+
+    // ── RTCP ─────────────────────────────────────────────────────────────
+
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        self.remote.rtcp.or_else(|| {
+            self.remote
+                .rtp
+                .map(|a| SocketAddr::new(a.ip(), a.port() + 1))
+        })
+    }
+
+    async fn send_rtcp(&mut self) {
+        let Some(destination) = self.rtcp_destination() else {
+            return;
+        };
+        let (last_sr, delay) = match self.last_sr {
+            Some((middle, at)) => {
+                let delay = at.elapsed().as_secs_f64() * 65_536.0;
+                (middle, delay as u32)
+            }
+            None => (0, 0),
+        };
+        let blocks: Vec<_> = self
+            .jitter
+            .report_block(last_sr, delay)
+            .into_iter()
+            .collect();
+        let mut out = Vec::with_capacity(128);
+        let ssrc = self.packetizer.ssrc();
+        let written = if self.packetizer.packets_sent() > 0 {
+            let info = SenderInfo {
+                ntp: NtpTimestamp::from_unix_micros(unix_micros()),
+                rtp_timestamp: self.packetizer.next_timestamp(),
+                packet_count: self.packetizer.packets_sent(),
+                octet_count: self.packetizer.octets_sent(),
+            };
+            rtcp::write_sender_report(ssrc, &info, &blocks, &mut out)
+        } else {
+            rtcp::write_receiver_report(ssrc, &blocks, &mut out)
+        };
+        if written.is_err() || rtcp::write_sdes_cname(ssrc, &self.cname, &mut out).is_err() {
+            return;
+        }
+        if self.rtcp.send_to(&out, destination).await.is_ok() {
+            Stats::add(&self.stats.rtcp_reports_sent, 1);
+        }
+    }
+
+    async fn send_rtcp_bye(&mut self) {
+        let Some(destination) = self.rtcp_destination() else {
+            return;
+        };
+        let ssrc = self.packetizer.ssrc();
+        let mut out = Vec::with_capacity(64);
+        if rtcp::write_receiver_report(ssrc, &[], &mut out).is_err()
+            || rtcp::write_sdes_cname(ssrc, &self.cname, &mut out).is_err()
+        {
+            return;
+        }
+        rtcp::write_bye(ssrc, &mut out);
+        let _ = self.rtcp.send_to(&out, destination).await;
+    }
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,223 @@
+//! `GET /v1/media-stream`: Twilio-compatible media streams.
+//!
+//! A Twilio number whose voice webhook answers
+//! `<Connect><Stream url="wss://HOST/v1/media-stream"><Parameter name="token" value="..."/></Stream></Connect>`
+//! opens this WebSocket. The stream must present a token (see [`token`])
+//! in its `start` message's `customParameters` or in the URL before any
+//! audio is accepted; a missing, expired or forged token closes the socket
+//! with a policy-violation close frame and no call is created.
+//!
+//! After that the stream is a [`MediaLeg`]: inbound `media` (µ-law, 20 ms)
+//! becomes audio frames, `dtmf` keys, `mark` echoes playout reports, `stop`
+//! the caller's hang-up; prompts go out as `media` messages followed by a
+//! `mark` named after the prompt, barge-in as `clear`. A mark Twilio echoes
+//! because a `clear` dropped its audio is not counted as played.
+//!
+//! Garbage (not JSON, unknown events, bad base64) closes the socket with a
+//! close frame saying what was wrong; nothing here panics on input.
+
+pub mod token;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use switchyard_media::frame::SAMPLES_PER_FRAME;
+use switchyard_media::g711::Codec;
+use switchyard_media::leg::{
+    ChannelEnds, ChannelKind, DtmfSource, LegCommand, LegEvent, LegInfo, MediaLeg,
+};
+use switchyard_media::twilio::{self, Inbound, MarkOutcome, MarkTracker};
+
+use crate::state::AppState;
+
+/// How long a stream may take to send `start` after connecting.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The URL's query: a token may come here instead of `customParameters`.
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamQuery {
+    token: Option<String>,
+}
+
+/// The WebSocket route (mounted beside the API; not in the OpenAPI document).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<StreamQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.max_message_size(1 << 20)
+        .on_upgrade(move |socket| serve(state, socket, query.token))
+}
+
+async fn serve(state: AppState, mut socket: WebSocket, url_token: Option<String>) {
+    let start = match tokio::time::timeout(START_TIMEOUT, wait_for_start(&mut socket)).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(reason)) => return close(socket, close_code::PROTOCOL, &reason).await,
+        Err(_) => return close(socket, close_code::POLICY, "no start message in time").await,
+    };
+    let presented = start.custom_parameters.get("token").cloned().or(url_token);
+    let Some(presented) = presented else {
+        return close(
+            socket,
+            close_code::POLICY,
+            &token::TokenError::Missing.to_string(),
+        )
+        .await;
+    };
+    let grant = match token::verify(&state, &presented).await {
+        Ok(grant) => grant,
+        Err(error) => return close(socket, close_code::POLICY, &error.to_string()).await,
+    };
+    let info = LegInfo {
+        channel: ChannelKind::MediaStream,
+        from: start
+            .custom_parameters
+            .get("from")
+            .cloned()
+            .unwrap_or_default(),
+        to: grant.to.clone(),
+        channel_id: start.stream_sid.clone(),
+    };
+    let call = match crate::voice::open(&state, &grant.tenant, &info).await {
+        Ok(call) => call,
+        Err(error) => return close(socket, close_code::AGAIN, &error.message).await,
+    };
+    let (leg, ends) = MediaLeg::pair(info, 256);
+    let driver = tokio::spawn(crate::voice::driver::run(state.clone(), call, leg));
+    pump(socket, start.stream_sid, ends).await;
+    let _ = driver.await;
+}
+
+/// Reads until `start` (skipping `connected`); anything else first is an error.
+async fn wait_for_start(socket: &mut WebSocket) -> Result<twilio::Start, String> {
+    loop {
+        let Some(message) = socket.recv().await else {
+            return Err("closed before start".into());
+        };
+        let text = match message {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Close(_)) | Err(_) => return Err("closed before start".into()),
+            Ok(Message::Binary(_)) => {
+                return Err("binary frames are not part of the protocol".into());
+            }
+        };
+        match twilio::parse_inbound(&text) {
+            Ok(Inbound::Connected(_)) => continue,
+            Ok(Inbound::Start(start)) => return Ok(start),
+            Ok(_) => return Err("media before start".into()),
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// Moves messages between the socket and the leg until either side ends.
+async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) {
+    let mut marks = MarkTracker::new();
+    let mut samples = Vec::with_capacity(SAMPLES_PER_FRAME);
+    let mut dropped_frames = 0u64;
+    loop {
+        tokio::select! {
+            message = socket.recv() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = ends.events.send(LegEvent::Hangup { reason: "protocol error".into() }).await;
+                        return close(socket, close_code::UNSUPPORTED, "binary frames are not part of the protocol").await;
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        let _ = ends.events.send(LegEvent::Hangup { reason: "stream closed".into() }).await;
+                        return;
+                    }
+                };
+                match twilio::parse_inbound(&text) {
+                    Ok(Inbound::Media(media)) => {
+                        samples.clear();
+                        media.decode_into(&mut samples);
+                        for frame in switchyard_media::frame::frames_of(&samples) {
+                            // A driver that falls behind loses audio, never
+                            // the stream: the socket keeps its pace.
+                            if ends.events.try_send(LegEvent::Audio(frame)).is_err() {
+                                dropped_frames += 1;
+                            }
+                        }
+                    }
+                    Ok(Inbound::Dtmf(dtmf)) => {
+                        let _ = ends.events.send(LegEvent::Dtmf { digit: dtmf.digit, source: DtmfSource::Rfc4733 }).await;
+                    }
+                    Ok(Inbound::Mark(mark)) => {
+                        if let MarkOutcome::Played(name) = marks.echoed(&mark.name)
+                            && let Some(id) = twilio::prompt_id(&name)
+                        {
+                            let _ = ends.events.send(LegEvent::PlayoutDone { id }).await;
+                        }
+                    }
+                    Ok(Inbound::Stop(_)) => {
+                        let _ = ends.events.send(LegEvent::Hangup { reason: "stream stopped".into() }).await;
+                        return close(socket, close_code::NORMAL, "stopped").await;
+                    }
+                    Ok(Inbound::Connected(_) | Inbound::Start(_)) => {
+                        let _ = ends.events.send(LegEvent::Hangup { reason: "protocol error".into() }).await;
+                        return close(socket, close_code::PROTOCOL, "the stream had already started").await;
+                    }
+                    Err(error) => {
+                        let _ = ends.events.send(LegEvent::Hangup { reason: "protocol error".into() }).await;
+                        return close(socket, close_code::INVALID, &error.to_string()).await;
+                    }
+                }
+            }
+            command = ends.commands.recv() => {
+                let Some(command) = command else {
+                    return close(socket, close_code::NORMAL, "call over").await;
+                };
+                match command {
+                    LegCommand::Play { id, audio } => {
+                        let mut payload = vec![0u8; audio.len()];
+                        Codec::Pcmu.encode_into(&audio, &mut payload);
+                        let mark = twilio::prompt_mark_name(id);
+                        marks.sent(mark.clone());
+                        let sent = socket.send(Message::Text(twilio::outbound_media(&stream_sid, &payload).into())).await.is_ok()
+                            && socket.send(Message::Text(twilio::outbound_mark(&stream_sid, &mark).into())).await.is_ok();
+                        if !sent {
+                            let _ = ends.events.send(LegEvent::Hangup { reason: "stream closed".into() }).await;
+                            return;
+                        }
+                    }
+                    LegCommand::Clear => {
+                        marks.cleared();
+                        if socket.send(Message::Text(twilio::outbound_clear(&stream_sid).into())).await.is_err() {
+                            let _ = ends.events.send(LegEvent::Hangup { reason: "stream closed".into() }).await;
+                            return;
+                        }
+                    }
+                    LegCommand::Transfer { reply, .. } => {
+                        // A media stream carries audio only: the call leg
+                        // belongs to the carrier, which transfers it.
+                        let _ = reply.send(Err("a media stream cannot transfer the call; the carrier's call control must".into()));
+                    }
+                    LegCommand::Hangup => {
+                        if dropped_frames > 0 {
+                            tracing::warn!(dropped_frames, "media stream audio dropped");
+                        }
+                        return close(socket, close_code::NORMAL, "call over").await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    // A close reason is at most 123 bytes.
+    let mut reason = reason.to_owned();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        })))
+        .await;
+}

@@ -1,0 +1,522 @@
+//! Twilio-compatible media streams against a live server: a WebSocket
+//! client in the test speaks Twilio's messages (`connected`, `start`,
+//! `media`, `dtmf`, `mark`, `stop`), streams 20 ms µ-law frames in real
+//! time and checks what comes back: the greeting's audio (compared with
+//! espeak-ng's rendering of the same words), the branch a key chooses,
+//! `clear` on barge-in, and close frames for bad tokens and garbage.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchyard_media::g711;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::both;
+use crate::support::{Backend, TestServer};
+
+pub const NUMBER: &str = "+15005550006";
+pub const GREETING: &str = "Thanks for calling Acme.";
+const MENU: &str = "For sales, press 1 or say sales. For support, press 2 or say support.";
+
+/// A small flow: greeting, a menu by key or speech, a goodbye per branch.
+fn flow() -> Value {
+    json!({
+        "flow": "switchyard/v1",
+        "name": "stream-desk",
+        "locale": "en-US",
+        "entry": "welcome",
+        "nodes": {
+            "welcome": {"use": "say@1", "with": {"text": GREETING}, "on": {"done": "menu"}},
+            "menu": {
+                "use": "menu@1",
+                "with": {"prompt": MENU, "options": {"1": ["sales"], "2": ["support"]},
+                         "timeout_ms": 8000, "retries": 1},
+                "on": {"1": "sales", "2": "support", "timeout": "bye", "invalid": "bye"}
+            },
+            "sales": {"use": "hangup@1", "with": {"text": "Sales it is. Goodbye."}},
+            "support": {"use": "hangup@1", "with": {"text": "Support it is. Goodbye."}},
+            "bye": {"use": "hangup@1", "with": {"text": "Goodbye."}}
+        }
+    })
+}
+
+pub async fn set_up(server: &TestServer) -> String {
+    let key = &server.admin;
+    let (status, body) = server.post("/v1/flows", key, flow()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/flows/stream-desk/versions", key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post(
+            "/v1/routes",
+            key,
+            json!({"address": NUMBER, "flow": "stream-desk", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/media-stream/tokens", key, json!({"to": NUMBER}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        body["twiml"].as_str().unwrap().contains("<Stream"),
+        "{body}"
+    );
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// What the server sent, as the test client saw it.
+#[derive(Debug)]
+enum Heard {
+    Media(Vec<u8>),
+    Mark(String),
+    Clear,
+    Closed(u16, String),
+}
+
+/// A Twilio media stream: sends 20 ms frames at real-time pace (silence
+/// unless audio was queued), keys on request, and echoes marks when asked.
+struct Twilio {
+    heard: mpsc::UnboundedReceiver<(Instant, Heard)>,
+    send: mpsc::UnboundedSender<Outgoing>,
+}
+
+enum Outgoing {
+    Audio(Vec<i16>),
+    Dtmf(char),
+    Mark(String),
+    Raw(Message),
+    Stop,
+}
+
+impl Twilio {
+    async fn connect(server: &TestServer, start_params: Value, url_token: Option<&str>) -> Self {
+        let mut url = server.url("/v1/media-stream").replace("http://", "ws://");
+        if let Some(token) = url_token {
+            url.push_str(&format!("?token={token}"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (mut sink, mut stream) = socket.split();
+        let sid = "MZ00000000000000000000000000000001";
+        sink.send(Message::text(
+            json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string(),
+        ))
+        .await
+        .unwrap();
+        sink.send(Message::text(
+            json!({"event": "start", "sequenceNumber": "1", "streamSid": sid,
+                   "start": {"streamSid": sid, "accountSid": "AC0", "callSid": "CA0",
+                             "tracks": ["inbound"], "customParameters": start_params,
+                             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
+            .to_string(),
+        ))
+        .await
+        .unwrap();
+        let (heard_tx, heard) = mpsc::unbounded_channel();
+        let (send, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+        tokio::spawn(async move {
+            while let Some(message) = stream.next().await {
+                let now = Instant::now();
+                let heard = match message {
+                    Ok(Message::Text(text)) => {
+                        let value: Value = serde_json::from_str(&text).unwrap();
+                        match value["event"].as_str().unwrap() {
+                            "media" => {
+                                use base64::Engine;
+                                let payload = value["media"]["payload"].as_str().unwrap();
+                                Heard::Media(
+                                    base64::engine::general_purpose::STANDARD
+                                        .decode(payload)
+                                        .unwrap(),
+                                )
+                            }
+                            "mark" => Heard::Mark(value["mark"]["name"].as_str().unwrap().into()),
+                            "clear" => Heard::Clear,
+                            other => panic!("unexpected event {other}"),
+                        }
+                    }
+                    Ok(Message::Close(frame)) => {
+                        let (code, reason) = frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new()));
+                        let _ = heard_tx.send((now, Heard::Closed(code, reason)));
+                        return;
+                    }
+                    Ok(_) => continue,
+                    Err(_) => {
+                        let _ = heard_tx.send((now, Heard::Closed(1006, String::new())));
+                        return;
+                    }
+                };
+                if heard_tx.send((now, heard)).is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut queued: std::collections::VecDeque<i16> = Default::default();
+            let mut chunk = 0u64;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let frame: Vec<i16> = (0..160).map(|_| queued.pop_front().unwrap_or(0)).collect();
+                        let mut payload = vec![0u8; 160];
+                        g711::Codec::Pcmu.encode_into(&frame, &mut payload);
+                        use base64::Engine;
+                        chunk += 1;
+                        let message = json!({"event": "media", "streamSid": sid,
+                            "media": {"track": "inbound", "chunk": chunk.to_string(),
+                                      "timestamp": (chunk * 20).to_string(),
+                                      "payload": base64::engine::general_purpose::STANDARD.encode(&payload)}});
+                        if sink.send(Message::text(message.to_string())).await.is_err() { return; }
+                    }
+                    next = outgoing.recv() => {
+                        let message = match next {
+                            None | Some(Outgoing::Stop) => {
+                                let _ = sink.send(Message::text(json!({"event": "stop", "streamSid": sid,
+                                    "stop": {"accountSid": "AC0", "callSid": "CA0"}}).to_string())).await;
+                                return;
+                            }
+                            Some(Outgoing::Audio(pcm)) => { queued.extend(pcm); continue; }
+                            Some(Outgoing::Dtmf(digit)) => json!({"event": "dtmf", "streamSid": sid,
+                                "dtmf": {"track": "inbound_track", "digit": digit.to_string()}}).to_string(),
+                            Some(Outgoing::Mark(name)) => json!({"event": "mark", "streamSid": sid,
+                                "mark": {"name": name}}).to_string(),
+                            Some(Outgoing::Raw(message)) => {
+                                if sink.send(message).await.is_err() { return; }
+                                continue;
+                            }
+                        };
+                        if sink.send(Message::text(message)).await.is_err() { return; }
+                    }
+                }
+            }
+        });
+        Self { heard, send }
+    }
+
+    /// Collects audio until the next mark; returns the audio as PCM and the
+    /// mark's name (not echoed).
+    async fn prompt(&mut self) -> (Vec<i16>, String, Instant) {
+        let mut pcm = Vec::new();
+        let mut first = None;
+        loop {
+            let (at, heard) = tokio::time::timeout(Duration::from_secs(30), self.heard.recv())
+                .await
+                .expect("the server sends a prompt within 30 s")
+                .expect("the stream is open");
+            match heard {
+                Heard::Media(bytes) => {
+                    first.get_or_insert(at);
+                    pcm.extend(bytes.iter().map(|&b| g711::ulaw_decode(b)));
+                }
+                Heard::Mark(name) => return (pcm, name, first.unwrap_or(at)),
+                other => panic!("expected audio, got {other:?}"),
+            }
+        }
+    }
+
+    /// Plays a prompt "to its end" as Twilio would: echoes its mark.
+    fn played(&self, mark: &str) {
+        self.send.send(Outgoing::Mark(mark.to_owned())).unwrap();
+    }
+
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let (_, heard) = tokio::time::timeout(Duration::from_secs(30), self.heard.recv())
+                .await
+                .expect("the server closes within 30 s")
+                .expect("a close frame comes before the end");
+            if let Heard::Closed(code, reason) = heard {
+                return (code, reason);
+            }
+        }
+    }
+}
+
+/// espeak-ng's rendering of `text`, as the server's TTS makes it.
+pub async fn rendering(text: &str) -> Vec<i16> {
+    use switchyard_speech::Tts;
+    switchyard_speech::tts::Espeak::default()
+        .synthesize(text, "en-US")
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// Energy per 20 ms window, normalised to its peak.
+pub fn envelope(pcm: &[i16]) -> Vec<f64> {
+    let energy: Vec<f64> = pcm
+        .chunks(160)
+        .map(|c| c.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / c.len() as f64)
+        .collect();
+    let peak = energy.iter().cloned().fold(1.0, f64::max);
+    energy.iter().map(|e| e / peak).collect()
+}
+
+/// Pearson correlation of two envelopes over their common length.
+pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / n as f64;
+    let (ma, mb) = (mean(a), mean(b));
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va.sqrt() * vb.sqrt())
+}
+
+both!(a_stream_hears_the_greeting_and_a_key_chooses_the_branch);
+async fn a_stream_hears_the_greeting_and_a_key_chooses_the_branch(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = set_up(&server).await;
+    let mut twilio = Twilio::connect(
+        &server,
+        json!({"token": token, "from": "+14155550100"}),
+        None,
+    )
+    .await;
+
+    // The greeting, as audio: the same words espeak-ng says, by duration
+    // and by the shape of their energy over time.
+    let (greeting, mark, _) = twilio.prompt().await;
+    let expected = rendering(GREETING).await;
+    let ratio = greeting.len() as f64 / expected.len() as f64;
+    assert!(
+        (0.95..1.05).contains(&ratio),
+        "greeting is {} samples, espeak says {}",
+        greeting.len(),
+        expected.len()
+    );
+    let r = correlation(&envelope(&greeting), &envelope(&expected));
+    assert!(
+        r > 0.9,
+        "the greeting's energy envelope follows espeak's (r = {r:.3})"
+    );
+    twilio.played(&mark);
+
+    let (menu, mark, _) = twilio.prompt().await;
+    assert!(
+        menu.len() > 8_000 * 3,
+        "the menu prompt is several seconds long"
+    );
+    twilio.played(&mark);
+
+    // Key 1: the sales branch answers, and the call ends.
+    let pressed = Instant::now();
+    twilio.send.send(Outgoing::Dtmf('1')).unwrap();
+    let (goodbye, mark, first_audio) = twilio.prompt().await;
+    let dtmf_to_audio = first_audio - pressed;
+    let expected = rendering("Sales it is. Goodbye.").await;
+    let ratio = goodbye.len() as f64 / expected.len() as f64;
+    assert!(
+        (0.95..1.05).contains(&ratio),
+        "the sales goodbye is what was said"
+    );
+    assert!(
+        dtmf_to_audio < Duration::from_secs(2),
+        "DTMF to audio took {dtmf_to_audio:?}"
+    );
+    twilio.played(&mark);
+    let (code, _) = twilio.closed().await;
+    assert_eq!(code, 1000, "the call ends with a normal close");
+
+    // The call is stored like any other, with the key in its transcript.
+    let (status, calls) = server.get("/v1/calls", &server.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let call = &calls[0];
+    assert_eq!(call["channel"], "media-stream", "{call}");
+    let id = call["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, call) = server.get(&format!("/v1/calls/{id}"), &server.admin).await;
+        if call["status"] == "ended" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the call is written when it ends: {call}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, transcript) = server
+        .get(&format!("/v1/calls/{id}/transcript"), &server.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<String> = serde_json::from_value(transcript["lines"].clone()).unwrap();
+    assert!(lines.contains(&"caller: 1".to_owned()), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("Sales it is")), "{lines:?}");
+}
+
+both!(a_key_during_a_prompt_clears_it_and_the_cleared_mark_is_not_played);
+async fn a_key_during_a_prompt_clears_it_and_the_cleared_mark_is_not_played(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = set_up(&server).await;
+    let mut twilio = Twilio::connect(&server, json!({"token": token}), None).await;
+    let (_, mark, _) = twilio.prompt().await;
+    twilio.played(&mark);
+    // The menu is still "playing" (its mark not echoed) when the key comes.
+    let (_, menu_mark, _) = twilio.prompt().await;
+    let pressed = Instant::now();
+    twilio.send.send(Outgoing::Dtmf('2')).unwrap();
+    let (at, heard) = tokio::time::timeout(Duration::from_secs(10), twilio.heard.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(heard, Heard::Clear),
+        "a key stops the prompt: {heard:?}"
+    );
+    let barge_in = at - pressed;
+    assert!(
+        barge_in < Duration::from_millis(500),
+        "clear came {barge_in:?} after the key"
+    );
+    // Twilio echoes the cleared mark; it must not count as played.
+    twilio.played(&menu_mark);
+    let (goodbye, mark, _) = twilio.prompt().await;
+    assert!(!goodbye.is_empty());
+    twilio.played(&mark);
+    assert_eq!(twilio.closed().await.0, 1000);
+}
+
+both!(streams_without_a_valid_token_are_closed_before_any_audio);
+async fn streams_without_a_valid_token_are_closed_before_any_audio(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = set_up(&server).await;
+
+    let mut twilio = Twilio::connect(&server, json!({}), None).await;
+    let (code, reason) = twilio.closed().await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("token"), "{reason}");
+
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let mut twilio = Twilio::connect(&server, json!({"token": forged}), None).await;
+    let (code, reason) = twilio.closed().await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("signature"), "{reason}");
+
+    let mut twilio = Twilio::connect(&server, json!({"token": "mst1.nope"}), None).await;
+    assert_eq!(twilio.closed().await.0, 1008);
+
+    // Another tenant's token for its own number cannot reach this flow.
+    let (status, body) = server
+        .post(
+            "/v1/media-stream/tokens",
+            &server.other_tenant_key(&["admin"]).await,
+            json!({"to": NUMBER}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // An expired token.
+    let (status, body) = server
+        .post(
+            "/v1/media-stream/tokens",
+            &server.admin,
+            json!({"to": NUMBER, "ttl_seconds": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let expired = body["token"].as_str().unwrap();
+    let mut twilio = Twilio::connect(&server, json!({"token": expired}), None).await;
+    let (code, reason) = twilio.closed().await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("expired"), "{reason}");
+
+    // The token may come in the URL instead.
+    let mut twilio = Twilio::connect(&server, json!({}), Some(&token)).await;
+    let (pcm, _, _) = twilio.prompt().await;
+    assert!(!pcm.is_empty());
+    twilio.send.send(Outgoing::Stop).unwrap();
+
+    // None of the refused streams made a call.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, calls) = server.get("/v1/calls", &server.admin).await;
+        let calls = calls.as_array().unwrap().clone();
+        if calls.len() == 1 && calls[0]["status"] == "ended" {
+            break;
+        }
+        assert!(
+            calls.len() <= 1,
+            "only the stream with a token made a call: {calls:?}"
+        );
+        assert!(Instant::now() < deadline, "{calls:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+both!(garbage_on_the_socket_gets_a_close_with_a_reason);
+async fn garbage_on_the_socket_gets_a_close_with_a_reason(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = set_up(&server).await;
+    let cases: Vec<(Message, u16, &str)> = vec![
+        (Message::text("this is not json"), 1007, "JSON"),
+        (
+            Message::text(r#"{"event":"dance","streamSid":"MZ1"}"#),
+            1007,
+            "dance",
+        ),
+        (
+            Message::text(
+                r#"{"event":"media","streamSid":"MZ1","media":{"track":"inbound","chunk":"1","timestamp":"20","payload":"%%%"}}"#,
+            ),
+            1007,
+            "base64",
+        ),
+        (Message::binary(vec![0u8, 1, 2]), 1003, "binary"),
+    ];
+    for (garbage, code, words) in cases {
+        let mut twilio = Twilio::connect(&server, json!({"token": token}), None).await;
+        let (_, _, _) = twilio.prompt().await;
+        twilio.send.send(Outgoing::Raw(garbage)).unwrap();
+        let (got, reason) = twilio.closed().await;
+        assert_eq!(got, code, "{reason}");
+        assert!(
+            reason.to_lowercase().contains(&words.to_lowercase()),
+            "the close reason says what was wrong: {reason}"
+        );
+    }
+    // The server is fine, and so are new calls.
+    let (status, _) = server.get("/v1/calls", &server.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut twilio = Twilio::connect(&server, json!({"token": token}), None).await;
+    let (pcm, _, _) = twilio.prompt().await;
+    assert!(!pcm.is_empty());
+}
+
+both!(a_caller_who_says_support_is_heard_by_pocketsphinx);
+async fn a_caller_who_says_support_is_heard_by_pocketsphinx(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = set_up(&server).await;
+    let mut twilio = Twilio::connect(&server, json!({"token": token}), None).await;
+    let (_, mark, _) = twilio.prompt().await;
+    twilio.played(&mark);
+    let (_, mark, _) = twilio.prompt().await;
+    twilio.played(&mark);
+    // The caller says "support" (espeak-ng's voice, at telephone rate),
+    // streamed in real time like any caller's audio.
+    let words = rendering("support").await;
+    twilio.send.send(Outgoing::Audio(words)).unwrap();
+    let (goodbye, mark, _) = twilio.prompt().await;
+    let expected = rendering("Support it is. Goodbye.").await;
+    let ratio = goodbye.len() as f64 / expected.len() as f64;
+    assert!(
+        (0.95..1.05).contains(&ratio),
+        "the support branch answered ({} samples, expected about {})",
+        goodbye.len(),
+        expected.len()
+    );
+    twilio.played(&mark);
+    assert_eq!(twilio.closed().await.0, 1000);
+}
