@@ -22,7 +22,7 @@ if [ "$backend" = postgres ]; then
   args+=(--database-url "$base/$db")
 fi
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --listen "127.0.0.1:$port" "${args[@]}" >"$work/out" 2>"$work/log" &
+"$bin" serve --listen "127.0.0.1:$port" --sip 127.0.0.1:0 "${args[@]}" >"$work/out" 2>"$work/log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '^admin key: ' "$work/out" 2>/dev/null && break; sleep 0.1; done
 key=$(sed -n 's/^admin key: //p' "$work/out")

@@ -17,7 +17,7 @@ fi
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --key-rate 100000 --auth-failure-rate 100000 >"$work/out" 2>"$work/log" &
+"$bin" serve --listen "127.0.0.1:$port" --sip 127.0.0.1:0 --data-dir "$work/data" --key-rate 100000 --auth-failure-rate 100000 >"$work/out" 2>"$work/log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '^admin key: ' "$work/out" 2>/dev/null && break; sleep 0.1; done
 key=$(sed -n 's/^admin key: //p' "$work/out")

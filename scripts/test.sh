@@ -46,3 +46,6 @@ cargo test --workspace --release --locked
 
 echo "== schemathesis against a live server (fails on any 5xx or schema violation)"
 scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/release/switchyard"
+
+echo "== fuzzing the media core's parsers briefly (SDP, RTP, RTCP, RFC 4733, Twilio messages, audio)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"

@@ -189,6 +189,21 @@ pub struct StartCall {
     /// Time moves only with the caller's `silence_ms` (for scripted,
     /// deterministic calls), not with the wall clock.
     pub virtual_clock: bool,
+    /// Call variables the channel sets before the flow starts (an outbound
+    /// call's `answered_by`), over the flow's own and its bindings'.
+    pub vars: serde_json::Map<String, Value>,
+    /// Set for an outbound call: its flow was named, and its row written,
+    /// when it was placed; `to` is the callee, not an address to route.
+    pub placed: Option<PlacedCall>,
+}
+
+/// An outbound call as it was placed (see [`crate::voice::outbound`]).
+#[derive(Debug, Clone)]
+pub struct PlacedCall {
+    /// The call's id, already in its row.
+    pub id: String,
+    /// The flow, loaded (and its version pinned) when the call was placed.
+    pub flow: LoadedFlow,
 }
 
 impl LiveCalls {
@@ -204,6 +219,11 @@ impl LiveCalls {
             .get(id)
             .filter(|c| c.tenant == *tenant)
             .cloned()
+    }
+
+    /// Whether [`LiveCalls::drain`] has begun: no call starts any more.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     fn remove(&self, id: &str) {
@@ -255,20 +275,32 @@ impl LiveCalls {
         if self.closing.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
-        let routed = flow_store::route(state, &request.to).await?;
-        let Some((_, flow, environment)) = routed.filter(|(owner, _, _)| owner == tenant) else {
-            return Err(ApiError::not_found(format!("a route for {}", request.to)).at("/to"));
+        let (id, loaded) = match &request.placed {
+            Some(placed) => (placed.id.clone(), placed.flow.clone()),
+            None => {
+                let routed = flow_store::route(state, &request.to).await?;
+                let Some((_, flow, environment)) = routed.filter(|(owner, _, _)| owner == tenant)
+                else {
+                    return Err(
+                        ApiError::not_found(format!("a route for {}", request.to)).at("/to")
+                    );
+                };
+                let loaded =
+                    flow_store::load(state, tenant, &flow, FlowRef::Live, &environment).await?;
+                (new_id("call"), loaded)
+            }
         };
-        let loaded = flow_store::load(state, tenant, &flow, FlowRef::Live, &environment).await?;
+        let environment = loaded.environment.clone();
         let flows = Arc::new(compile(state, tenant, &loaded).await?);
         let templates = state.db.tenant(tenant).await?.templates;
-        let id = new_id("call");
         let start_ms = request.at_ms.unwrap_or_else(now_ms);
+        let mut vars = loaded.vars.clone();
+        vars.extend(request.vars.clone());
         let setup = CallSetup {
             from: request.from.clone(),
             to: request.to.clone(),
             templates,
-            vars: loaded.vars.clone(),
+            vars,
             ..CallSetup::test(&id, start_ms)
         };
         let source = format!(
@@ -279,23 +311,31 @@ impl LiveCalls {
         let session = CallSession::new(flows.clone(), setup).with_flow_source(source);
         let (key_id, _) = state.keyring.current(&state.db, tenant).await?;
         let started_at = now_ms();
-        state
-            .db
-            .insert_call(
-                tenant,
-                &NewCall {
-                    id: &id,
-                    flow: &loaded.name,
-                    flow_version: loaded.version,
-                    channel,
-                    environment: &environment,
-                    from: &request.from,
-                    to: &request.to,
-                    started_at,
-                    data_key_id: &key_id,
-                },
-            )
-            .await?;
+        // An outbound call's row was written when it was placed.
+        if request.placed.is_none() {
+            state
+                .db
+                .insert_call(
+                    tenant,
+                    &NewCall {
+                        id: &id,
+                        flow: &loaded.name,
+                        flow_version: loaded.version,
+                        channel,
+                        environment: &environment,
+                        from: &request.from,
+                        to: &request.to,
+                        started_at,
+                        data_key_id: &key_id,
+                    },
+                )
+                .await?;
+        }
+        let direction = if request.placed.is_some() {
+            "outbound"
+        } else {
+            "inbound"
+        };
         let call = Arc::new(LiveCall {
             tenant: tenant.clone(),
             id: id.clone(),
@@ -329,7 +369,7 @@ impl LiveCalls {
                     "call.started",
                     json!({"call_id": id, "flow": loaded.name, "flow_version": loaded.version,
                            "environment": environment, "channel": channel,
-                           "direction": "inbound", "started_at": started_at}),
+                           "direction": direction, "started_at": started_at}),
                 )],
                 transfer_to: None,
                 started_at,

@@ -90,6 +90,10 @@ pub struct ServeOptions {
     /// RTP ports, as FIRST-LAST (one even port per call, RTCP above it).
     #[arg(long, default_value = "20000-29999", value_parser = parse_port_range)]
     pub rtp_ports: (u16, u16),
+    /// The SIP trunk outbound calls to numbers go through: a number N is
+    /// dialled as sip:N@HOST:PORT. Without it, outbound calls take SIP URIs only.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub sip_outbound_proxy: Option<String>,
     /// Speech and language providers.
     #[command(flatten)]
     pub speech: crate::voice::SpeechOptions,
@@ -108,6 +112,28 @@ fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
         return Err(format!("{first}-{last} holds no RTP/RTCP port pair"));
     }
     Ok((first, last))
+}
+
+fn parse_host_port(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` is not HOST:PORT, e.g. trunk.example.com:5060"))?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("`{port}` is not a port number"))?;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':');
+    if bare.is_empty() || !bare.chars().all(fits) || (bare.contains(':') && bare == host) {
+        return Err(format!(
+            "`{host}` is not a host name or address (IPv6 goes in brackets)"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 impl ServeOptions {
@@ -132,6 +158,7 @@ impl ServeOptions {
             sip_trunks: Vec::new(),
             sip_user: None,
             rtp_ports: (20_000, 29_999),
+            sip_outbound_proxy: None,
             speech: crate::voice::SpeechOptions::default(),
         }
     }
@@ -234,6 +261,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     config.webhook_max_attempts = options.webhook_max_attempts;
     config.webhook_backoff = Duration::from_millis(options.webhook_backoff_ms);
     config.webhook_timeout = Duration::from_millis(options.webhook_timeout_ms);
+    config.sip_outbound_proxy = options.sip_outbound_proxy.clone();
     let state = AppState::new(Inner {
         limits: RateLimits::new(
             config.key_requests_per_second,
@@ -248,6 +276,8 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         host,
         bundled,
         signer,
+        sip: std::sync::OnceLock::new(),
+        placing: Default::default(),
     });
 
     let admin_key = if state.db.tenant_count().await? == 0 {
@@ -266,6 +296,10 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         Some(crate::sip_channel::start(state.clone(), options.sip_config()?).await?)
     };
     let sip_addr = sip.as_ref().and_then(|s| s.udp_addr());
+    if let Some(sip) = &sip {
+        // Outbound calls dial through it (the handle is shared).
+        let _ = state.sip.set(sip.clone());
+    }
     let (stop, stopped) = watch::channel(false);
     let workers = crate::workers::spawn(state.clone(), stopped.clone());
     let app = api::app(state.clone());
@@ -290,6 +324,12 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
             // The drained calls' drivers have hung up; this ends any leg
             // left (BYE) and stops listening.
             sip.shutdown(Duration::from_secs(2)).await;
+        }
+        // Outbound calls still ringing or being screened were ended by the
+        // SIP shutdown or refused by the drain; let them write their rows.
+        let left = server_state.placing.wait_idle(Duration::from_secs(5)).await;
+        if left > 0 {
+            tracing::warn!(left, "outbound calls not written at shutdown");
         }
         workers.stop().await;
         server_state.db.pool.close().await;

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub webhook_max_attempts: u32,
     /// Time allowed for one webhook request, redirects included.
     pub webhook_timeout: std::time::Duration,
+    /// Where outbound calls to a number go: `HOST:PORT` of the SIP trunk
+    /// (`sip:NUMBER@HOST:PORT`). Without it, outbound calls need SIP URIs.
+    pub sip_outbound_proxy: Option<String>,
 }
 
 impl ServerConfig {
@@ -56,6 +59,7 @@ impl ServerConfig {
             webhook_backoff: std::time::Duration::from_secs(60),
             webhook_max_attempts: 12,
             webhook_timeout: std::time::Duration::from_secs(10),
+            sip_outbound_proxy: None,
         }
     }
 }
@@ -79,6 +83,12 @@ pub struct Inner {
     pub deliveries: tokio::sync::Notify,
     /// Speech and language providers of voice calls.
     pub voice: crate::voice::VoiceServices,
+    /// The SIP server, once started (`serve` sets it; none with `--no-sip`):
+    /// outbound calls dial through it.
+    pub sip: std::sync::OnceLock<switchyard_sip::SipServer>,
+    /// Outbound calls being dialled or screened (answering-machine
+    /// detection), not yet live calls: shutdown waits for them.
+    pub placing: crate::voice::outbound::Placements,
 }
 
 impl std::ops::Deref for AppState {

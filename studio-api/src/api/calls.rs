@@ -125,6 +125,8 @@ async fn start_call(
                 from: new.from.trim().to_owned(),
                 at_ms,
                 virtual_clock,
+                vars: serde_json::Map::new(),
+                placed: None,
             },
         )
         .await?;

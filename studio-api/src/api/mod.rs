@@ -15,6 +15,7 @@ pub mod flows;
 pub mod keys;
 pub mod limits;
 pub mod media;
+pub mod outbound;
 pub mod plugins;
 pub mod webhooks;
 
@@ -65,6 +66,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(flows::router())
         .merge(plugins::router())
         .merge(calls::router())
+        .merge(outbound::router())
         .merge(media::router())
         .merge(webhooks::router())
         .merge(data::router())

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchyard_media::dtmf::{DtmfMasker, InbandConfig};
 use switchyard_media::frame::{Frame, frames_of};
 use switchyard_media::leg::{LegCommand, LegEvent, MediaLeg};
 use switchyard_media::vad::{UtteranceConfig, UtteranceDetector, UtteranceEvent};
@@ -85,6 +86,10 @@ struct Driver {
     quiet_told: bool,
     vad: UtteranceDetector,
     recorder: Option<DualChannelRecorder>,
+    /// Silences key tones in the caller's recorded audio: keys pressed
+    /// anywhere (a card number typed outside a capture window, say) never
+    /// reach a recording as tones.
+    masker: DtmfMasker,
     /// Agent audio handed to the leg, one frame per caller frame into the
     /// recording, so both channels line up in time.
     agent_audio: std::collections::VecDeque<Frame>,
@@ -132,6 +137,7 @@ pub(crate) async fn run(state: AppState, call: Arc<LiveCall>, leg: MediaLeg) {
         quiet_told: true,
         vad: UtteranceDetector::new(UtteranceConfig::default()),
         recorder: None,
+        masker: DtmfMasker::new(InbandConfig::default()),
         agent_audio: std::collections::VecDeque::new(),
         recording: false,
         capture_deadline: None,
@@ -156,6 +162,16 @@ pub(crate) async fn run(state: AppState, call: Arc<LiveCall>, leg: MediaLeg) {
                     break;
                 };
                 if let LegEvent::Hangup { reason } = event {
+                    // A transfer that went through ends our leg: let its
+                    // result reach the session first, so the call ends as
+                    // transferred rather than as a hang-up.
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                    while driver.transferring {
+                        match tokio::time::timeout_at(deadline, internal_rx.recv()).await {
+                            Ok(Some(done)) => driver.internal(done).await,
+                            _ => break,
+                        }
+                    }
                     driver.caller_gone(&reason).await;
                     break;
                 }
@@ -426,8 +442,10 @@ impl Driver {
         };
         if self.recording && !in_capture {
             let agent = self.agent_audio.pop_front().unwrap_or_else(Frame::silence);
+            let mut caller = frame.clone();
+            self.masker.process(&mut caller);
             if let Some(recorder) = self.recorder.as_mut() {
-                recorder.push(&frame, &agent);
+                recorder.push(&caller, &agent);
             }
         } else {
             self.agent_audio.pop_front();

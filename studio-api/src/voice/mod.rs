@@ -8,6 +8,7 @@
 //! caller's audio and keys into inputs (VAD, STT, DTMF).
 
 pub mod driver;
+pub mod outbound;
 
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub(crate) async fn open(
         from: info.from.clone(),
         at_ms: None,
         virtual_clock: false,
+        vars: serde_json::Map::new(),
+        placed: None,
     };
     state
         .calls

@@ -150,6 +150,14 @@ fn expectation(method: &str, template: &str, owned: &Owned) -> (Expect, Option<V
             Some(json!({"from": "+14155550100", "to": owned.address})),
         ),
         ("POST", "/v1/calls/{id}/input") => (NotFound, Some(json!({"hangup": true}))),
+        // The flow is looked up first: another tenant's name rings nobody.
+        ("POST", "/v1/calls/outbound") => (
+            NotFound,
+            Some(
+                json!({"to": "sip:someone@127.0.0.1:9", "from": "+14155550100",
+                        "flow": owned.flow}),
+            ),
+        ),
         ("POST", "/v1/media-stream/tokens") => (NotFound, Some(json!({"to": owned.address}))),
         ("POST", "/v1/simulate") => (
             NotFound,

@@ -22,6 +22,8 @@ async fn the_log_of_a_full_run_holds_no_secret(backend: Backend) {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
             "--dev",
             "--allow-net",
             "127.0.0.1/32",

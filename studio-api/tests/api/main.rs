@@ -10,6 +10,7 @@ mod isolation;
 mod keys;
 mod logs;
 mod media_stream;
+mod outbound;
 mod plugins;
 mod sealed_card;
 mod sip_calls;

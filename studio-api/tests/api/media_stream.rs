@@ -84,6 +84,8 @@ enum Heard {
 struct Twilio {
     heard: mpsc::UnboundedReceiver<(Instant, Heard)>,
     send: mpsc::UnboundedSender<Outgoing>,
+    /// The close frame [`Twilio::listen`] ran into, if it did.
+    closed_with: Option<(u16, String)>,
 }
 
 enum Outgoing {
@@ -198,7 +200,11 @@ impl Twilio {
                 }
             }
         });
-        Self { heard, send }
+        Self {
+            heard,
+            send,
+            closed_with: None,
+        }
     }
 
     /// Collects audio until the next mark; returns the audio as PCM and the
@@ -227,7 +233,47 @@ impl Twilio {
         self.send.send(Outgoing::Mark(mark.to_owned())).unwrap();
     }
 
+    /// Echoes the mark after the prompt's real duration, as a phone plays
+    /// it (the server meanwhile keeps receiving the caller's frames).
+    async fn play_out(&self, pcm: &[i16], mark: &str) {
+        tokio::time::sleep(Duration::from_millis(pcm.len() as u64 / 8)).await;
+        self.played(mark);
+    }
+
+    /// Takes every prompt the server sends until it has been quiet for
+    /// `quiet`, echoing each mark; returns the audio heard.
+    async fn listen(&mut self, quiet: Duration) -> Vec<i16> {
+        let mut pcm = Vec::new();
+        while let Ok(Some((_, heard))) = tokio::time::timeout(quiet, self.heard.recv()).await {
+            match heard {
+                Heard::Media(bytes) => pcm.extend(bytes.iter().map(|&b| g711::ulaw_decode(b))),
+                Heard::Mark(name) => self.played(&name),
+                Heard::Clear => {}
+                Heard::Closed(code, reason) => {
+                    self.closed_with = Some((code, reason));
+                    break;
+                }
+            }
+        }
+        pcm
+    }
+
+    /// Keys `digits` the way a phone on a carrier that passes both does:
+    /// a tone in the audio and a `dtmf` event for each.
+    async fn key_in(&self, digits: &str) {
+        for digit in digits.chars() {
+            let mut audio = switchyard_media::dtmf::dtmf_tone(digit, 80, 8_000).unwrap();
+            audio.extend(std::iter::repeat_n(0i16, 800));
+            self.send.send(Outgoing::Audio(audio)).unwrap();
+            tokio::time::sleep(Duration::from_millis(180)).await;
+            self.send.send(Outgoing::Dtmf(digit)).unwrap();
+        }
+    }
+
     async fn closed(&mut self) -> (u16, String) {
+        if let Some(closed) = self.closed_with.take() {
+            return closed;
+        }
         loop {
             let (_, heard) = tokio::time::timeout(Duration::from_secs(30), self.heard.recv())
                 .await
@@ -270,6 +316,17 @@ pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va.sqrt() * vb.sqrt())
+}
+
+/// The best correlation of `words`' energy envelope anywhere in `heard`,
+/// and where (in 20 ms windows).
+pub fn find(heard: &[f64], words: &[f64]) -> (f64, usize) {
+    (0..heard.len().saturating_sub(words.len()).max(1))
+        .map(|at| (correlation(&heard[at..], words), at))
+        .fold(
+            (f64::MIN, 0),
+            |best, next| if next.0 > best.0 { next } else { best },
+        )
 }
 
 both!(a_stream_hears_the_greeting_and_a_key_chooses_the_branch);
@@ -519,4 +576,241 @@ async fn a_caller_who_says_support_is_heard_by_pocketsphinx(backend: Backend) {
     );
     twilio.played(&mark);
     assert_eq!(twilio.closed().await.0, 1000);
+}
+
+/// Consent, recording, keys typed as tones in the audio: the stored
+/// recording has both sides, and not one key tone in it.
+fn recorded_flow() -> Value {
+    json!({
+        "flow": "switchyard/v1",
+        "name": "recorded-desk",
+        "locale": "en-US",
+        "compliance": ["us-all-party-consent", "us-federal"],
+        "entry": "consent",
+        "nodes": {
+            "consent": {"use": "recording-consent@1", "on": {"granted": "record", "declined": "bye", "timeout": "bye"}},
+            "record": {"use": "record@1", "with": {"op": "start"}, "on": {"done": "account"}},
+            "account": {"use": "gather@1",
+                        "with": {"prompt": "Please key your account number, then press pound.", "var": "account",
+                                 "max_length": 12, "timeout_ms": 10000},
+                        "on": {"done": "stop", "timeout": "stop", "invalid": "stop"}},
+            "stop": {"use": "record@1", "with": {"op": "stop"}, "on": {"done": "bye"}},
+            "bye": {"use": "hangup@1", "with": {"text": "Thank you. Goodbye."}}
+        }
+    })
+}
+
+both!(a_recording_has_both_sides_and_no_key_tones);
+async fn a_recording_has_both_sides_and_no_key_tones(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = &server.admin;
+    let (status, body) = server.post("/v1/flows", key, recorded_flow()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/flows/recorded-desk/versions", key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let number = "+15005550007";
+    let (status, body) = server
+        .post(
+            "/v1/routes",
+            key,
+            json!({"address": number, "flow": "recorded-desk", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, token) = server
+        .post("/v1/media-stream/tokens", key, json!({"to": number}))
+        .await;
+    let mut twilio = Twilio::connect(
+        &server,
+        json!({"token": token["token"], "from": "+14155550100"}),
+        None,
+    )
+    .await;
+    // The disclosure and consent question; 1 agrees.
+    let (_, mark, _) = twilio.prompt().await;
+    twilio.played(&mark);
+    twilio.send.send(Outgoing::Dtmf('1')).unwrap();
+    let (account_prompt, mark, _) = twilio.prompt().await;
+    twilio.play_out(&account_prompt, &mark).await;
+    // The account number, typed on a phone whose keys make tones in the
+    // audio as well as dtmf events (as a carrier that passes both does).
+    let digits = "4111111111";
+    for digit in digits.chars().chain(['#']) {
+        let tone = switchyard_media::dtmf::dtmf_tone(digit, 80, 8_000).unwrap();
+        let mut audio = tone;
+        audio.extend(std::iter::repeat_n(0i16, 800));
+        twilio.send.send(Outgoing::Audio(audio)).unwrap();
+        tokio::time::sleep(Duration::from_millis(180)).await;
+        twilio.send.send(Outgoing::Dtmf(digit)).unwrap();
+    }
+    let (_, mark, _) = twilio.prompt().await;
+    twilio.played(&mark);
+    assert_eq!(twilio.closed().await.0, 1000);
+
+    let (_, calls) = server.get("/v1/calls", key).await;
+    let id = calls[0]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, call) = server.get(&format!("/v1/calls/{id}"), key).await;
+        if call["status"] == "ended" {
+            assert_eq!(call["has_recording"], true, "{call}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{call}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = server
+        .client
+        .get(server.url(&format!("/v1/calls/{id}/recording")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let wav = response.bytes().await.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8_000));
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let caller: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let agent: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(caller.len() > 8_000, "more than a second was recorded");
+    // The agent's side holds the account prompt (recording began after
+    // consent): real speech energy.
+    let prompt = rendering("Please key your account number, then press pound.").await;
+    let (r, _) = find(&envelope(&agent), &envelope(&prompt));
+    assert!(
+        r > 0.9,
+        "the agent's prompt is on the right channel (r = {r:.3})"
+    );
+    // The caller's side heard the tones (loud, 8,000 peak), and kept none.
+    assert!(
+        caller.iter().all(|s| s.unsigned_abs() < 2_000),
+        "no tone is left in the caller's channel"
+    );
+    let mut detector = switchyard_media::dtmf::InbandDetector::new(
+        switchyard_media::dtmf::InbandConfig::default(),
+    );
+    let keys: String = switchyard_media::frame::frames_of(&caller)
+        .iter()
+        .filter_map(|frame| detector.process(frame))
+        .collect();
+    assert_eq!(keys, "", "no key tone survives in the recording");
+    // And the account number is in no stored text.
+    let (_, transcript) = server.get(&format!("/v1/calls/{id}/transcript"), key).await;
+    assert!(!transcript.to_string().contains(digits), "{transcript}");
+}
+
+both!(a_card_keyed_on_a_stream_is_in_no_recording_transcript_or_log);
+async fn a_card_keyed_on_a_stream_is_in_no_recording_transcript_or_log(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = &server.admin;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../flows/compliance/payment.json"
+    );
+    let document: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (status, body) = server.post("/v1/flows", key, document).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/flows/payment/versions", key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let number = "+15005550008";
+    let (status, body) = server
+        .post(
+            "/v1/routes",
+            key,
+            json!({"address": number, "flow": "payment", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, token) = server
+        .post("/v1/media-stream/tokens", key, json!({"to": number}))
+        .await;
+    let mut twilio = Twilio::connect(
+        &server,
+        json!({"token": token["token"], "from": "+14155550100"}),
+        None,
+    )
+    .await;
+    let quiet = Duration::from_millis(1500);
+    twilio.listen(quiet).await; // greeting, disclosure and the consent question
+    twilio.key_in("1").await; // consent: the recording starts
+    twilio.listen(quiet).await; // the menu
+    twilio.key_in("1").await; // pay: the recording stops, the window opens
+    twilio.listen(quiet).await;
+    twilio.key_in("4111111111111111#").await;
+    twilio.listen(quiet).await;
+    twilio.key_in("1228").await;
+    twilio.listen(quiet).await;
+    twilio.key_in("737#").await;
+    let thanks = twilio.listen(quiet).await;
+    let (code, _) = twilio.closed().await;
+    assert_eq!(code, 1000);
+
+    let (_, calls) = server.get("/v1/calls", key).await;
+    let id = calls[0]["id"].as_str().unwrap().to_owned();
+    let (_, transcript) = server.get(&format!("/v1/calls/{id}/transcript"), key).await;
+    assert!(
+        !thanks.is_empty(),
+        "the flow thanked the caller: {transcript}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, call) = server.get(&format!("/v1/calls/{id}"), key).await;
+        if call["status"] == "ended" {
+            assert_eq!(call["has_recording"], true, "consent was given: {call}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{call}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The flow saw only the token's last four.
+    let (_, transcript) = server.get(&format!("/v1/calls/{id}/transcript"), key).await;
+    let text = transcript.to_string();
+    assert!(text.contains("ending in 1111"), "{text}");
+    for secret in ["4111111111111111", "111111111111", "1228", "737"] {
+        assert!(
+            !text.contains(secret),
+            "the transcript holds {secret}: {text}"
+        );
+    }
+    let events = server
+        .client
+        .get(server.url(&format!("/v1/calls/{id}/events")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for secret in ["4111111111111111", "111111111111", "\"1228\"", "\"737\""] {
+        assert!(!events.contains(secret), "the event log holds {secret}");
+    }
+    // The recording stopped before the window, and no key tone made it in.
+    let wav = server
+        .client
+        .get(server.url(&format!("/v1/calls/{id}/recording")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).unwrap();
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let caller: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let mut detector = switchyard_media::dtmf::InbandDetector::new(
+        switchyard_media::dtmf::InbandConfig::default(),
+    );
+    let keys: String = switchyard_media::frame::frames_of(&caller)
+        .iter()
+        .filter_map(|frame| detector.process(frame))
+        .collect();
+    assert_eq!(keys, "", "no key tone is in the recording");
 }

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use switchyard_media::g711;
 use switchyard_media::rtp::RtpPacket;
 
-use crate::media_stream::{GREETING, NUMBER, correlation, envelope, rendering, set_up};
+use crate::media_stream::{GREETING, NUMBER, envelope, find, rendering, set_up};
 use crate::support::{Backend, TestServer};
 
 fn scenario(name: &str) -> PathBuf {
@@ -77,17 +77,6 @@ async fn record(socket: tokio::net::UdpSocket, quiet: Duration) -> Vec<i16> {
         .iter()
         .flat_map(|(_, payload)| payload.iter().map(|&b| g711::ulaw_decode(b)))
         .collect()
-}
-
-/// The best correlation of `words`' energy envelope anywhere in `heard`,
-/// and where (in 20 ms windows).
-fn find(heard: &[f64], words: &[f64]) -> (f64, usize) {
-    (0..heard.len().saturating_sub(words.len()).max(1))
-        .map(|at| (correlation(&heard[at..], words), at))
-        .fold(
-            (f64::MIN, 0),
-            |best, next| if next.0 > best.0 { next } else { best },
-        )
 }
 
 #[tokio::test]
@@ -220,4 +209,99 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_key_puts_the_caller_through_to_a_human() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // The "human": a second SIPp that answers and waits for the end.
+    let human_port = free_port();
+    let human = tokio::spawn(async move {
+        let dir = tempfile::tempdir().unwrap();
+        tokio::process::Command::new("sipp")
+            .current_dir(dir.path())
+            .arg("-sf")
+            .arg(scenario("uas_target.xml"))
+            .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-timeout", "60s"])
+            .args([
+                "-p",
+                &human_port.to_string(),
+                "-mp",
+                &free_port().to_string(),
+            ])
+            .output()
+            .await
+            .expect("sipp runs")
+    });
+    let key = &server.admin;
+    let flow = serde_json::json!({
+        "flow": "switchyard/v1",
+        "name": "front-desk",
+        "locale": "en-US",
+        "entry": "menu",
+        "nodes": {
+            "menu": {
+                "use": "menu@1",
+                "with": {"prompt": "For a person, press 1.", "options": {"1": ["person"]}, "timeout_ms": 8000},
+                "on": {"1": "person", "timeout": "bye", "invalid": "bye"}
+            },
+            "person": {
+                "use": "transfer@1",
+                "with": {"to": format!("sip:human@127.0.0.1:{human_port}")},
+                "on": {"transferred": "done", "failed": "bye"}
+            },
+            "done": {"use": "hangup@1"},
+            "bye": {"use": "hangup@1", "with": {"text": "Goodbye."}}
+        }
+    });
+    let (status, body) = server.post("/v1/flows", key, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post("/v1/flows/front-desk/versions", key, serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .post(
+            "/v1/routes",
+            key,
+            serde_json::json!({"address": NUMBER, "flow": "front-desk", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The caller presses 1 (RFC 4733), 5 and # (relayed to the human once
+    // bridged), then hangs up; SIPp's scenario has no REFER in `Allow`, so
+    // the call is bridged to the human rather than referred.
+    let output = sipp(server.sip_addr(), "uac_dtmf.xml", &[]).await;
+    assert!(
+        output.status.success(),
+        "caller: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let human = tokio::time::timeout(Duration::from_secs(60), human)
+        .await
+        .expect("the human's SIPp ends")
+        .unwrap();
+    assert!(
+        human.status.success(),
+        "the human was called, answered, and got the caller's hang-up: {}",
+        String::from_utf8_lossy(&human.stdout)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let (_, calls) = server.get("/v1/calls", key).await;
+        if calls[0]["status"] == "ended" {
+            assert_eq!(calls[0]["outcome"], "transferred", "{calls}");
+            break calls[0]["id"].as_str().unwrap().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "{calls}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (_, transcript) = server.get(&format!("/v1/calls/{id}/transcript"), key).await;
+    assert!(
+        transcript
+            .to_string()
+            .contains("transfer sip:human@127.0.0.1"),
+        "{transcript}"
+    );
 }
