@@ -39,6 +39,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_media::amd::{AmdConfig, AmdResult, AmdVerdict, AnsweringMachineDetector, Beep};
 use switchyard_media::leg::{LegCommand, LegEvent, MediaLeg};
+use switchyard_runtime::flow::Flow;
+use switchyard_runtime::host::registry_parse_use;
 use switchyard_runtime::policy::evidence::{EvidenceHeader, EvidenceItem, EvidenceLog};
 use switchyard_runtime::policy::outbound::{DoNotCallList, OutboundRequest, check_outbound};
 use switchyard_sip::{DialError, DialOptions, SipServer};
@@ -228,8 +230,10 @@ pub async fn place(
     let id = new_id("call");
     let placed_at = now_ms();
     let (key_id, _) = state.keyring.current(&state.db, tenant).await?;
-    let to = request.to.trim().to_owned();
-    let from = request.from.trim().to_owned();
+    // Numbers are kept as dialled, without spacing: calls are found (and
+    // erased) by number.
+    let to = canonical(&request.to);
+    let from = canonical(&request.from);
     state
         .db
         .insert_call(
@@ -321,6 +325,15 @@ fn is_sip_uri(text: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
 }
 
+/// A number without its spacing and punctuation; a SIP URI as given.
+fn canonical(address: &str) -> String {
+    let address = address.trim();
+    match number(address) {
+        Some(number) if !is_sip_uri(address) => number,
+        _ => address.to_owned(),
+    }
+}
+
 /// A phone number with its spacing and punctuation taken out: `+` (or
 /// not) and 3 to 20 digits.
 fn number(text: &str) -> Option<String> {
@@ -334,6 +347,9 @@ fn number(text: &str) -> Option<String> {
 
 /// Dials, screens and runs one placed call, or writes why it never ran.
 async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipServer, busy: Busy) {
+    // While it rings: a person who says "hello?" should not wait for the
+    // first step's plugins to compile.
+    tokio::spawn(warm(state.clone(), tenant.clone(), placement.flow.clone()));
     let options = DialOptions {
         ring_timeout: placement.ring_timeout,
         ..DialOptions::default()
@@ -352,9 +368,7 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
         mut events,
         commands,
     } = leg;
-    let t0 = std::time::Instant::now();
     let mut detection = detect(&mut events, &AmdConfig::default()).await;
-    eprintln!("PROBE detect took {:?}", t0.elapsed());
     tracing::info!(
         call = %placement.id,
         answered_by = detection.result.as_str(),
@@ -388,7 +402,6 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
     };
     match state.calls.open(&state, &tenant, &request, "sip").await {
         Ok(call) => {
-            eprintln!("PROBE open done {:?}", t0.elapsed());
             call.state
                 .lock()
                 .await
@@ -416,6 +429,38 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
             .await;
         }
     }
+}
+
+/// Compiles the plugins the flow (and its sub-flows) use, where they were
+/// loaded lazily and nobody has stepped them yet.
+async fn warm(state: AppState, tenant: TenantId, flow: LoadedFlow) {
+    let registry = match crate::live_calls::registry_for(&state, &tenant, &flow).await {
+        Ok(registry) => registry,
+        Err(error) => {
+            tracing::debug!(error = format!("{error:#}"), "no plugins to warm");
+            return;
+        }
+    };
+    let mut plugins = Vec::new();
+    for document in std::iter::once(&flow.document).chain(flow.documents.values()) {
+        let Ok(parsed) = serde_json::from_str::<Flow>(document) else {
+            continue;
+        };
+        for node in parsed.nodes.values() {
+            if let Some(plugin) =
+                registry_parse_use(&node.uses).and_then(|(name, major)| registry.get(name, major))
+            {
+                plugins.push(plugin.clone());
+            }
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for plugin in plugins {
+            // A module that does not compile fails its node's step, as ever.
+            let _ = plugin.prepare();
+        }
+    })
+    .await;
 }
 
 /// The outcome of a call that never connected, and why in words (without
@@ -721,6 +766,8 @@ mod tests {
         assert!(check_caller_id("sip:desk@example.com").is_ok());
         assert!(check_caller_id("+18005550100").is_ok());
         assert!(check_caller_id("desk").is_err());
+        assert_eq!(canonical(" +1 (415) 555-0123 "), "+14155550123");
+        assert_eq!(canonical("sip:alice@example.com"), "sip:alice@example.com");
     }
 
     #[tokio::test]
