@@ -105,22 +105,27 @@ fn invalid_flows_report_exactly_the_expected_problems() {
 }
 
 #[test]
-fn every_example_flow_is_valid() {
+fn every_example_and_benchmark_flow_is_valid() {
     let registry = bundled();
-    let dir = repo().join("flows/examples");
-    let siblings = DirFlowSource { dir: dir.clone() };
-    let resolver = |name: &str| returns_of(&siblings, name);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let (_, problems) = validate_source(
-                &std::fs::read_to_string(&path).unwrap(),
-                &registry,
-                Some(&resolver),
-            );
-            assert!(problems.is_empty(), "{}: {problems:#?}", path.display());
+    let mut checked = 0;
+    for folder in ["flows/examples", "flows/bench"] {
+        let dir = repo().join(folder);
+        let siblings = DirFlowSource { dir: dir.clone() };
+        let resolver = |name: &str| returns_of(&siblings, name);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let (_, problems) = validate_source(
+                    &std::fs::read_to_string(&path).unwrap(),
+                    &registry,
+                    Some(&resolver),
+                );
+                assert!(problems.is_empty(), "{}: {problems:#?}", path.display());
+                checked += 1;
+            }
         }
     }
+    assert!(checked >= 9, "found {checked} flows");
 }
 
 #[test]

@@ -575,10 +575,7 @@ impl JitterBuffer {
         });
         if received == FRAME {
             // The usual case: the whole frame is there, in one or two runs.
-            let pos = (self.play_ts & MASK) as usize;
-            let first = SAMPLES_PER_FRAME.min(RING - pos);
-            out.0[..first].copy_from_slice(&self.samples[pos..pos + first]);
-            out.0[first..].copy_from_slice(&self.samples[..SAMPLES_PER_FRAME - first]);
+            self.copy_frame(out);
         } else if received > 0 {
             for (i, sample) in out.0.iter_mut().enumerate() {
                 let pos = (self.play_ts.wrapping_add(i as u32) & MASK) as usize;
@@ -604,6 +601,59 @@ impl JitterBuffer {
         };
         self.conceal(out);
         kind
+    }
+
+    /// Pops the next frame into `out` now if all of it has arrived, without
+    /// waiting for the target depth; false (and nothing taken) otherwise.
+    ///
+    /// The depth is there for a listener's ear: audio played to a person
+    /// must come out evenly. Audio that is analysed (voice activity, in-band
+    /// keys, speech recognition, a recording) only needs its frames in
+    /// order, and every millisecond the depth adds is a millisecond later
+    /// that a caller's barge-in is noticed. Such a consumer takes frames
+    /// with this as they arrive, and calls [`JitterBuffer::pop_into`] on its
+    /// clock only when a frame is missing and [`JitterBuffer::gap_waited`]
+    /// says it has waited long enough, which conceals it.
+    pub fn pop_ready_into(&mut self, out: &mut Frame) -> bool {
+        if self.state == State::Idle {
+            return false;
+        }
+        let mut received = 0;
+        for_each_word(self.play_ts, FRAME, |word, mask| {
+            received += (self.present[word] & mask).count_ones();
+        });
+        if received != FRAME {
+            return false;
+        }
+        self.state = State::Playing;
+        self.copy_frame(out);
+        self.clear(self.play_ts, FRAME);
+        self.play_ts = self.play_ts.wrapping_add(FRAME);
+        self.stats.played += 1;
+        self.concealing = 0;
+        self.last_frame.0.copy_from_slice(&out.0);
+        true
+    }
+
+    /// Whether audio newer than the next, incomplete frame has been held
+    /// for the target depth: what a playout buffer would have waited for a
+    /// late packet before concealing it.
+    pub fn gap_waited(&self) -> bool {
+        self.state != State::Idle
+            && self.buffered()
+                >= self
+                    .config
+                    .target_depth_ms
+                    .saturating_mul(PER_MS)
+                    .max(FRAME)
+    }
+
+    /// Copies the frame at the playout point (all of it present) into `out`.
+    fn copy_frame(&self, out: &mut Frame) {
+        let pos = (self.play_ts & MASK) as usize;
+        let first = SAMPLES_PER_FRAME.min(RING - pos);
+        out.0[..first].copy_from_slice(&self.samples[pos..pos + first]);
+        out.0[first..].copy_from_slice(&self.samples[..SAMPLES_PER_FRAME - first]);
     }
 
     /// Pops the next frame; see [`JitterBuffer::pop_into`].
@@ -705,6 +755,38 @@ mod tests {
     fn pop(jb: &mut JitterBuffer, at_ms: u64) -> (FrameKind, i16) {
         let (kind, frame) = jb.pop(at_ms * MS);
         (kind, frame.0[0])
+    }
+
+    #[test]
+    fn frames_for_analysis_come_as_they_arrive_and_a_gap_waits_the_depth() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut frame = Frame::silence();
+        assert!(!jb.pop_ready_into(&mut frame), "nothing yet");
+        push(&mut jb, 1, 160, 0);
+        assert!(jb.pop_ready_into(&mut frame), "no depth to wait for");
+        assert_eq!(frame.0[0], 1);
+        assert!(!jb.pop_ready_into(&mut frame));
+        // Packet 2 is lost: 3 and 4 wait behind the gap for the depth.
+        push(&mut jb, 3, 480, 40);
+        assert!(!jb.pop_ready_into(&mut frame));
+        assert!(!jb.gap_waited());
+        push(&mut jb, 4, 640, 60);
+        assert!(jb.gap_waited(), "60 ms held behind the gap");
+        assert_eq!(pop(&mut jb, 60).0, FrameKind::Concealed);
+        assert!(jb.pop_ready_into(&mut frame));
+        assert_eq!(frame.0[0], 3, "then in order");
+        assert!(jb.pop_ready_into(&mut frame));
+        assert_eq!(frame.0[0], 4);
+        // A reordered packet fills its gap before the depth runs out.
+        push(&mut jb, 6, 960, 100);
+        assert!(!jb.pop_ready_into(&mut frame), "5 is missing");
+        assert!(!jb.gap_waited());
+        push(&mut jb, 5, 800, 105);
+        assert!(jb.pop_ready_into(&mut frame));
+        assert_eq!(frame.0[0], 5);
+        assert!(jb.pop_ready_into(&mut frame));
+        assert_eq!(frame.0[0], 6);
+        assert_eq!(jb.stats().concealed, 1);
     }
 
     #[test]

@@ -52,6 +52,9 @@ const BRIDGE_MAX_BACKLOG: usize = 3;
 const MAX_PENDING_EVENTS: usize = 1024;
 const FRAME: Duration = Duration::from_millis(20);
 const TICKS_PER_SECOND: u32 = 50;
+/// Frames of caller audio handed on ahead of the clock at most (a peer
+/// whose clock runs fast, or a burst after a stall).
+const MAX_AHEAD: i32 = 5;
 
 pub(crate) struct RtpParams {
     pub sockets: RtpSockets,
@@ -178,6 +181,11 @@ struct Session {
     inband: InbandDetector,
     last_sr: Option<(u32, Instant)>,
     counted_late_or_lost: u64,
+    /// Frames handed on minus ticks passed since receiving began.
+    ahead: i32,
+    /// How far behind the clock (frames) before missing audio is concealed
+    /// even with nothing newer behind it: the jitter target.
+    lag_limit: i32,
     // Outbound.
     packetizer: Packetizer,
     queue: VecDeque<Prompt>,
@@ -241,6 +249,8 @@ impl Session {
             inband: InbandDetector::new(),
             last_sr: None,
             counted_late_or_lost: 0,
+            ahead: 0,
+            lag_limit: jitter_frames.max(1) as i32,
             packetizer,
             queue: VecDeque::new(),
             was_sending: false,
@@ -371,6 +381,8 @@ impl Session {
                     digit,
                     source: DtmfSource::Rfc4733,
                 });
+                // A key is a turn: it goes now, not at the next tick.
+                self.flush_events();
             }
             return;
         }
@@ -385,6 +397,46 @@ impl Session {
         };
         self.jitter.push_g711(&packet, codec, now);
         self.receiving = true;
+        self.deliver_ready();
+    }
+
+    /// Hands on every frame that is complete, as it arrives: nothing here
+    /// plays caller audio to a listener, so waiting for the jitter
+    /// buffer's depth would only make barge-in, keys and speech later (see
+    /// [`JitterBuffer::pop_ready_into`]). At most [`MAX_AHEAD`] frames run
+    /// ahead of the 20 ms clock.
+    fn deliver_ready(&mut self) {
+        while self.ahead < MAX_AHEAD {
+            let mut frame = Frame::silence();
+            if !self.jitter.pop_ready_into(&mut frame) {
+                return;
+            }
+            self.ahead += 1;
+            self.on_inbound_frame(frame);
+        }
+    }
+
+    /// On the clock: where a frame is missing, waits as long as a playout
+    /// buffer would (its target depth behind a gap, or that long without
+    /// any packet), then conceals it, so that consumers still get 50
+    /// frames a second when packets are lost or the caller's side sends
+    /// nothing.
+    fn keep_pace(&mut self, now_us: u64) {
+        self.ahead -= 1;
+        while self.ahead < 0 {
+            let mut frame = Frame::silence();
+            if !self.jitter.pop_ready_into(&mut frame) {
+                if !(self.jitter.gap_waited() || self.ahead <= -self.lag_limit) {
+                    return;
+                }
+                if self.jitter.pop_into(now_us, &mut frame) == FrameKind::Buffering {
+                    self.ahead = 0;
+                    return;
+                }
+            }
+            self.ahead += 1;
+            self.on_inbound_frame(frame);
+        }
     }
 
     fn on_rtcp(&mut self, datagram: &[u8]) {
@@ -405,10 +457,7 @@ impl Session {
         self.tick_count = self.tick_count.wrapping_add(1);
         if self.receiving {
             let now = self.now_us();
-            let (kind, frame) = self.jitter.pop(now);
-            if kind != FrameKind::Buffering {
-                self.on_inbound_frame(frame);
-            }
+            self.keep_pace(now);
             if self.tick_count.is_multiple_of(TICKS_PER_SECOND) {
                 self.stats.record_jitter_ms(self.jitter.stats().jitter_ms);
                 self.count_late_or_lost();
