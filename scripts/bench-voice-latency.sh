@@ -27,6 +27,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/bench/lib.sh"
 
 TRIALS=${TRIALS:-60}
+# One call at a time: a real-time peer costs the server nothing and keeps
+# the peer's own scheduling out of the figures.
+PEER_WRAP=${PEER_WRAP-chrt -f 50}
 FAKE_PORT=${FAKE_PORT:-18555}
 ms() { "${NICE[@]}" "$BENCH_BIN/bench_media_stream" "$@"; }
 OUT=$BENCH_OUT/latency

@@ -6,8 +6,10 @@
 //! this peer
 //!
 //! * timestamps every RTP packet our server sends (a thread that does
-//!   nothing else; run it under `chrt -f 50` so its own scheduling does not
-//!   count as the server's jitter) and works out, per call, the RFC 3550
+//!   nothing else; for single-call latencies run it under `chrt -f 50` so
+//!   its own scheduling does not count as the server's jitter, but not
+//!   under load on 2 cores, where a real-time peer preempts the server on
+//!   every packet) and works out, per call, the RFC 3550
 //!   interarrival jitter `J` and the packet delay variation (PDV: each
 //!   packet's transit time minus the smallest transit time of its call,
 //!   transit = arrival − RTP timestamp / 8 kHz), lost and reordered

@@ -922,6 +922,7 @@ pub(crate) async fn conclude(
         let mut ignored = Vec::new();
         absorb(st, actions, &mut ignored);
     }
+    let mut ended_now = false;
     if st.session.ended().is_some() && !st.done {
         st.done = true;
         let outcome = st
@@ -939,12 +940,18 @@ pub(crate) async fn conclude(
                    "outcome": outcome, "ended_at": ended_at,
                    "duration_ms": ended_at - st.started_at}),
         ));
-        state.calls.remove(&call.id);
+        ended_now = true;
     }
     for (event, payload) in std::mem::take(&mut st.events) {
         if let Err(error) = crate::webhooks::emit(state, &call.tenant, event, payload).await {
             tracing::error!(call = %call.id, event, error = format!("{error:#}"), "queueing a webhook event failed");
         }
+    }
+    if ended_now {
+        // Last: a shutdown drain waits for the table to empty and then
+        // closes the database, so the call leaves it only once its
+        // `call.ended` event is queued.
+        state.calls.remove(&call.id);
     }
     let mut agent = Vec::new();
     let mut actions = Vec::new();

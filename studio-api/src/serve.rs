@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::Args;
 use switchyard_runtime::host::{HostConfig, PluginHost};
 use switchyard_runtime::policy::evidence::EvidenceSigner;
@@ -290,6 +291,14 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
+    // Media streams send small messages back to back (a prompt, then its
+    // mark): with Nagle's algorithm the second waits for the first one's
+    // ACK, which the peer may delay by up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     let sip = if options.no_sip {
         None
     } else {

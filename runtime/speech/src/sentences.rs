@@ -82,6 +82,30 @@ impl SentenceSplitter {
         sentences
     }
 
+    /// The pending text, if it is a sentence that whitespace after it
+    /// would end: for a stream that has stalled right after a terminator
+    /// (a model pausing between sentences, whose next token would bring
+    /// the space), so the sentence is spoken without waiting for the next
+    /// one to begin. A full stop after a digit still waits (`3.` may become
+    /// `3.5`), as does one after an abbreviation or an initial.
+    pub fn flush_at_pause(&mut self) -> Option<String> {
+        let mut probe = self.clone();
+        probe.pending.push(' ');
+        if probe.sentence_end()? != self.pending.len() {
+            return None;
+        }
+        let closers: &[char] = &['"', '\'', '”', '’', ')', ']'];
+        let before = self.pending.trim_end_matches(closers);
+        if before.ends_with('.')
+            && before
+                .trim_end_matches('.')
+                .ends_with(|c: char| c.is_ascii_digit())
+        {
+            return None;
+        }
+        self.finish()
+    }
+
     /// Ends the reply: the text still pending, if any.
     pub fn finish(&mut self) -> Option<String> {
         let rest = std::mem::take(&mut self.pending);
@@ -206,6 +230,31 @@ mod tests {
         assert!(splitter.push("Thanks for calling.").is_empty());
         assert_eq!(splitter.push(" "), ["Thanks for calling."]);
         assert!(splitter.push("One").is_empty());
+    }
+
+    #[test]
+    fn a_stream_stalled_after_a_terminator_ends_the_sentence() {
+        let mut splitter = SentenceSplitter::new();
+        assert!(splitter.push("We are open from nine to five").is_empty());
+        assert_eq!(splitter.flush_at_pause(), None, "no terminator yet");
+        assert!(splitter.push(".").is_empty());
+        assert_eq!(
+            splitter.flush_at_pause().as_deref(),
+            Some("We are open from nine to five.")
+        );
+        assert_eq!(splitter.flush_at_pause(), None, "nothing is left");
+        assert!(splitter.push(" Please call").is_empty());
+        assert_eq!(splitter.push(" again?\"").len(), 0);
+        assert_eq!(
+            splitter.flush_at_pause().as_deref(),
+            Some("Please call again?\"")
+        );
+        for waits in ["It costs $3.", "Ask Dr.", "Ask J.", "Ask for Mr. Smith"] {
+            let mut splitter = SentenceSplitter::new();
+            assert!(splitter.push(waits).is_empty());
+            assert_eq!(splitter.flush_at_pause(), None, "{waits}");
+            assert_eq!(splitter.finish().as_deref(), Some(waits));
+        }
     }
 
     #[test]

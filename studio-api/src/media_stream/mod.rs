@@ -120,11 +120,25 @@ async fn wait_for_start(socket: &mut WebSocket) -> Result<twilio::Start, String>
     }
 }
 
+/// Caller frames the driver could not take, said once when the stream ends
+/// (however it ends). The driver's queue holds 5 s of audio, and a key
+/// waits behind the frames queued before it, so a stream whose keys are
+/// answered in time lost nothing and was analysed as it came.
+struct DroppedFrames(u64);
+
+impl Drop for DroppedFrames {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            tracing::warn!(dropped_frames = self.0, "media stream audio dropped");
+        }
+    }
+}
+
 /// Moves messages between the socket and the leg until either side ends.
 async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) {
     let mut marks = MarkTracker::new();
     let mut samples = Vec::with_capacity(SAMPLES_PER_FRAME);
-    let mut dropped_frames = 0u64;
+    let mut dropped_frames = DroppedFrames(0);
     loop {
         tokio::select! {
             message = socket.recv() => {
@@ -148,7 +162,7 @@ async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) 
                             // A driver that falls behind loses audio, never
                             // the stream: the socket keeps its pace.
                             if ends.events.try_send(LegEvent::Audio(frame)).is_err() {
-                                dropped_frames += 1;
+                                dropped_frames.0 += 1;
                             }
                         }
                     }
@@ -206,9 +220,6 @@ async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) 
                         let _ = reply.send(Err("a media stream cannot transfer the call; the carrier's call control must".into()));
                     }
                     LegCommand::Hangup => {
-                        if dropped_frames > 0 {
-                            tracing::warn!(dropped_frames, "media stream audio dropped");
-                        }
                         return close(socket, close_code::NORMAL, "call over").await;
                     }
                 }

@@ -39,6 +39,10 @@ const CAPTURE_KEY_TIMEOUT: Duration = Duration::from_secs(10);
 /// of a goodbye is not clipped by the far end's jitter buffer.
 const HANGUP_TAIL: Duration = Duration::from_millis(250);
 
+/// A model reply that has sent nothing for this long after a sentence's
+/// terminator is pausing between sentences (tokens stream 10–50 ms apart).
+const SENTENCE_STALL: Duration = Duration::from_millis(200);
+
 /// Completions of the call's background work, back on the driver's task.
 enum Internal {
     Synthesized {
@@ -728,25 +732,43 @@ async fn complete(
     let mut tool_calls = Vec::new();
     let mut error = None;
     let mut splitter = SentenceSplitter::new();
+    let mut stalled = false;
     match llm.stream(request).await {
         Err(e) => error = Some(e.to_string()),
-        Ok(mut stream) => {
-            while let Some(delta) = stream.recv().await {
-                match delta {
-                    Ok(LlmDelta::Text(more)) => {
-                        text.push_str(&more);
-                        for sentence in splitter.push(&more) {
+        Ok(mut stream) => loop {
+            // A model that stops right after a sentence's terminator is
+            // pausing between sentences: speak that sentence now rather
+            // than when the next one's first token brings the space.
+            let next = if stalled {
+                stream.recv().await
+            } else {
+                match tokio::time::timeout(SENTENCE_STALL, stream.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        stalled = true;
+                        if let Some(sentence) = splitter.flush_at_pause() {
                             let _ = sentences.send(Internal::Sentence(sentence));
                         }
-                    }
-                    Ok(LlmDelta::ToolCall(call)) => tool_calls.push(call),
-                    Err(e) => {
-                        error = Some(e.to_string());
-                        break;
+                        continue;
                     }
                 }
+            };
+            let Some(delta) = next else { break };
+            stalled = false;
+            match delta {
+                Ok(LlmDelta::Text(more)) => {
+                    text.push_str(&more);
+                    for sentence in splitter.push(&more) {
+                        let _ = sentences.send(Internal::Sentence(sentence));
+                    }
+                }
+                Ok(LlmDelta::ToolCall(call)) => tool_calls.push(call),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
             }
-        }
+        },
     }
     if error.is_none()
         && let Some(rest) = splitter.finish()

@@ -870,6 +870,17 @@ async fn shutdown_ends_live_calls_whole_with_outcome_shutdown(backend: Backend) 
     let admin = server.admin_key.clone().unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://{}", server.addr);
+    let hook: Value = client
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&admin)
+        .json(&json!({"url": "https://hooks.example.invalid/calls", "events": ["call.ended"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = hook["id"].as_str().unwrap().to_owned();
     let response = client
         .post(format!("{base}/v1/calls"))
         .bearer_auth(&admin)
@@ -913,6 +924,19 @@ async fn shutdown_ends_live_calls_whole_with_outcome_shutdown(backend: Backend) 
     );
     let (status, _) = get(format!("{base}/v1/calls/{id}/evidence")).await;
     assert_eq!(status, StatusCode::OK);
+    // Its `call.ended` was queued before the database closed.
+    let (status, deliveries) = get(format!("{base}/v1/webhooks/{hook}/deliveries")).await;
+    assert_eq!(status, StatusCode::OK, "{deliveries}");
+    assert!(
+        deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["event"] == "call.ended"
+                && d["payload"]["data"]["call_id"] == id.as_str()
+                && d["payload"]["data"]["outcome"] == "shutdown"),
+        "{deliveries}"
+    );
     server.shutdown().await.unwrap();
 }
 both!(shutdown_ends_live_calls_whole_with_outcome_shutdown);

@@ -14,4 +14,5 @@ mod outbound;
 mod plugins;
 mod sealed_card;
 mod sip_calls;
+mod voice_turns;
 mod webhooks;
