@@ -835,10 +835,9 @@ impl Call {
             tokio::spawn(other.finish(Ending::local("transfer abandoned")));
             return None;
         };
-        let (to_them, from_us) = mpsc::channel(crate::media::BRIDGE_DEPTH);
-        let (to_us, from_them) = mpsc::channel(crate::media::BRIDGE_DEPTH);
-        ours.bridge(to_them, from_them);
-        theirs.bridge(to_us, from_us);
+        let (our_ends, their_ends) = crate::media::BridgeEnds::pair();
+        ours.bridge(our_ends);
+        theirs.bridge(their_ends);
         other.partner = Some(self.ctl_tx.clone());
         self.partner = Some(other.ctl_tx.clone());
         tokio::spawn(other.run_active());

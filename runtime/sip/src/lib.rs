@@ -65,12 +65,16 @@
 //!   answer) or rejects with a status. `100 Trying` goes out at once.
 //! - **Media**: one RTP socket per call from the configured port range,
 //!   RTCP on the port above. Inbound RTP passes a jitter buffer and leaves
-//!   as [`LegEvent::Audio`](switchyard_media::leg::LegEvent::Audio) every
-//!   20 ms; RFC 4733 events become one `Dtmf` per key, and when the peer
-//!   did not offer telephone-event an in-band (Goertzel) detector listens
-//!   instead. Outbound, queued prompts are sent 20 ms a packet, and
-//!   encoded silence when nothing is queued: many peers and NATs take a
-//!   silent RTP stream for a dead call.
+//!   as [`LegEvent::Audio`](switchyard_media::leg::LegEvent::Audio) as
+//!   each frame is complete (50 a second; the buffer's depth only waits
+//!   out gaps); RFC 4733 events become one `Dtmf` per key, and when the
+//!   peer did not offer telephone-event an in-band (Goertzel) detector
+//!   listens instead. Outbound, queued prompts are sent 20 ms a packet,
+//!   and encoded silence when nothing is queued: many peers and NATs take
+//!   a silent RTP stream for a dead call. Once bridged (a transfer without
+//!   REFER), each call's RFC 4733 keys are relayed to the other: as RFC
+//!   4733 packets where that side offered telephone-event, otherwise as
+//!   the key's two tones.
 //! - **In the dialog**: re-INVITE or UPDATE with `sendonly`/`inactive`
 //!   (or `c=0.0.0.0`) reports `Hold(true)` and is answered `recvonly` /
 //!   `inactive`; the next plain offer reports `Hold(false)`. BYE from

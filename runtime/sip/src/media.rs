@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use switchyard_media::dtmf::{EventPacket, dtmf_tone, event_packets};
 use switchyard_media::frame::{Frame, SAMPLES_PER_FRAME};
 use switchyard_media::g711::Codec;
 use switchyard_media::jitter::{FrameKind, JitterBuffer, JitterConfig};
@@ -44,7 +45,7 @@ use crate::sdp_glue::RemoteMedia;
 use crate::stats::Stats;
 
 /// Frames queued between two bridged calls (each way).
-pub(crate) const BRIDGE_DEPTH: usize = 16;
+const BRIDGE_DEPTH: usize = 16;
 /// More than this many frames waiting from the bridge partner and the
 /// oldest are dropped: latency beats completeness in a conversation.
 const BRIDGE_MAX_BACKLOG: usize = 3;
@@ -55,6 +56,15 @@ const TICKS_PER_SECOND: u32 = 50;
 /// Frames of caller audio handed on ahead of the clock at most (a peer
 /// whose clock runs fast, or a burst after a stall).
 const MAX_AHEAD: i32 = 5;
+/// A key relayed to a bridged call lasts this long (RFC 4733 event or tone).
+const RELAYED_KEY_MS: u32 = 100;
+/// RFC 4733 volume of a relayed key: −10 dBm0.
+const RELAYED_KEY_VOLUME: u8 = 10;
+/// Peak of each of a relayed key's two tones, where the far end has no
+/// telephone-event: about −9 dBm0 each.
+const RELAYED_KEY_AMPLITUDE: i16 = 8_000;
+/// Keys waiting to be relayed to the bridged call.
+const BRIDGE_KEY_DEPTH: usize = 32;
 
 pub(crate) struct RtpParams {
     pub sockets: RtpSockets,
@@ -67,18 +77,58 @@ pub(crate) struct RtpParams {
 }
 
 enum Ctl {
-    Play {
-        id: u64,
-        audio: Arc<[i16]>,
-    },
+    Play { id: u64, audio: Arc<[i16]> },
     Clear,
     Remote(RemoteMedia),
     Emit(Box<LegEvent>),
     Events(Option<mpsc::Sender<LegEvent>>),
-    Bridge {
-        to_peer: mpsc::Sender<Frame>,
-        from_peer: mpsc::Receiver<Frame>,
+    Bridge(BridgeEnds),
+}
+
+/// One call's ends of a bridge: its audio and RFC 4733 keys go to the other
+/// call, whose audio and keys come back.
+pub(crate) struct BridgeEnds {
+    to_peer: mpsc::Sender<Frame>,
+    from_peer: mpsc::Receiver<Frame>,
+    keys_to_peer: mpsc::Sender<char>,
+    keys_from_peer: mpsc::Receiver<char>,
+}
+
+impl BridgeEnds {
+    /// The two ends of a new bridge.
+    pub(crate) fn pair() -> (Self, Self) {
+        let (to_b, from_a) = mpsc::channel(BRIDGE_DEPTH);
+        let (to_a, from_b) = mpsc::channel(BRIDGE_DEPTH);
+        let (keys_to_b, keys_from_a) = mpsc::channel(BRIDGE_KEY_DEPTH);
+        let (keys_to_a, keys_from_b) = mpsc::channel(BRIDGE_KEY_DEPTH);
+        (
+            Self {
+                to_peer: to_b,
+                from_peer: from_b,
+                keys_to_peer: keys_to_b,
+                keys_from_peer: keys_from_b,
+            },
+            Self {
+                to_peer: to_a,
+                from_peer: from_a,
+                keys_to_peer: keys_to_a,
+                keys_from_peer: keys_from_a,
+            },
+        )
+    }
+}
+
+/// A key being sent to the far end, in place of audio.
+enum KeyOut {
+    /// RFC 4733 packets (the far end offered telephone-event).
+    Event {
+        payload_type: u8,
+        packets: Vec<EventPacket>,
+        next: usize,
+        elapsed_ms: u32,
     },
+    /// The key's two tones, where it did not.
+    Tone { samples: Vec<i16>, pos: usize },
 }
 
 /// The call task's handle on its RTP task.
@@ -128,8 +178,8 @@ impl RtpSession {
         self.send(Ctl::Events(None));
     }
 
-    pub(crate) fn bridge(&self, to_peer: mpsc::Sender<Frame>, from_peer: mpsc::Receiver<Frame>) {
-        self.send(Ctl::Bridge { to_peer, from_peer });
+    pub(crate) fn bridge(&self, ends: BridgeEnds) {
+        self.send(Ctl::Bridge(ends));
     }
 
     /// Resolves if the task ends on its own (it only does on a socket
@@ -161,11 +211,6 @@ struct Prompt {
     pos: usize,
 }
 
-struct Bridge {
-    to_peer: mpsc::Sender<Frame>,
-    from_peer: mpsc::Receiver<Frame>,
-}
-
 struct Session {
     rtp: UdpSocket,
     rtcp: UdpSocket,
@@ -190,7 +235,8 @@ struct Session {
     packetizer: Packetizer,
     queue: VecDeque<Prompt>,
     was_sending: bool,
-    bridge: Option<Bridge>,
+    bridge: Option<BridgeEnds>,
+    key_out: Option<KeyOut>,
     rtcp_interval: Duration,
     cname: String,
     out: Vec<u8>,
@@ -255,6 +301,7 @@ impl Session {
             queue: VecDeque::new(),
             was_sending: false,
             bridge: None,
+            key_out: None,
             rtcp_interval,
             cname,
             out: Vec::with_capacity(256),
@@ -338,9 +385,9 @@ impl Session {
                     self.pending.clear();
                 }
             }
-            Ctl::Bridge { to_peer, from_peer } => {
+            Ctl::Bridge(ends) => {
                 self.queue.clear();
-                self.bridge = Some(Bridge { to_peer, from_peer });
+                self.bridge = Some(ends);
             }
         }
     }
@@ -383,6 +430,11 @@ impl Session {
                 });
                 // A key is a turn: it goes now, not at the next tick.
                 self.flush_events();
+                // Bridged, it is the person's: an IVR or colleague on the
+                // other call may be waiting for it.
+                if let Some(bridge) = &self.bridge {
+                    let _ = bridge.keys_to_peer.try_send(digit);
+                }
             }
             return;
         }
@@ -529,6 +581,19 @@ impl Session {
 
     /// The next 20 ms to send, and the prompt it finished, if any.
     fn next_frame(&mut self) -> (Frame, Option<u64>) {
+        if let Some(KeyOut::Tone { samples, pos }) = &mut self.key_out {
+            let end = (*pos + SAMPLES_PER_FRAME).min(samples.len());
+            let frame = Frame::from_samples(&samples[*pos..end]);
+            *pos = end;
+            if *pos >= samples.len() {
+                self.key_out = None;
+            }
+            if let Some(bridge) = &mut self.bridge {
+                // The partner's audio of this slot gives way to the key.
+                let _ = bridge.from_peer.try_recv();
+            }
+            return (frame, None);
+        }
         if let Some(bridge) = &mut self.bridge {
             // Keep only the newest few frames: latency beats completeness.
             while bridge.from_peer.len() > BRIDGE_MAX_BACKLOG {
@@ -571,6 +636,12 @@ impl Session {
             self.packetizer.start_talkspurt();
             self.was_sending = true;
         }
+        if self.key_out.is_none() {
+            self.start_relayed_key();
+        }
+        if self.send_key_event(destination).await {
+            return;
+        }
         let (frame, done) = self.next_frame();
         let payload = self.remote.codec.encode(&frame);
         self.out.clear();
@@ -583,6 +654,79 @@ impl Session {
         if let Some(id) = done {
             self.push_event(LegEvent::PlayoutDone { id });
         }
+    }
+
+    /// Takes the next key the bridged call relayed: RFC 4733 packets if
+    /// this far end offered telephone-event, otherwise its tones.
+    fn start_relayed_key(&mut self) {
+        let Some(bridge) = &mut self.bridge else {
+            return;
+        };
+        let Ok(digit) = bridge.keys_from_peer.try_recv() else {
+            return;
+        };
+        let started = match self.remote.telephone_event {
+            Some(payload_type) => event_packets(
+                digit,
+                RELAYED_KEY_MS,
+                RELAYED_KEY_VOLUME,
+                self.packetizer.next_timestamp(),
+            )
+            .map(|packets| KeyOut::Event {
+                payload_type,
+                packets,
+                next: 0,
+                elapsed_ms: 0,
+            }),
+            None => dtmf_tone(digit, RELAYED_KEY_MS, RELAYED_KEY_AMPLITUDE)
+                .map(|samples| KeyOut::Tone { samples, pos: 0 }),
+        };
+        match started {
+            Ok(key) => self.key_out = Some(key),
+            Err(error) => debug!(%error, "key not relayed"),
+        }
+    }
+
+    /// Sends the RFC 4733 packets of the key in progress that are due;
+    /// true while the event stands in for this slot's audio.
+    async fn send_key_event(&mut self, destination: SocketAddr) -> bool {
+        let Some(KeyOut::Event {
+            payload_type,
+            packets,
+            next,
+            elapsed_ms,
+        }) = &mut self.key_out
+        else {
+            return false;
+        };
+        while let Some(packet) = packets.get(*next).filter(|p| p.send_at_ms <= *elapsed_ms) {
+            self.out.clear();
+            self.packetizer.packetize_at(
+                *payload_type,
+                packet.timestamp,
+                packet.marker,
+                &packet.payload,
+                &mut self.out,
+            );
+            if let Err(e) = self.rtp.send_to(&self.out, destination).await {
+                debug!(%destination, error = %e, "sending a key failed");
+            }
+            *next += 1;
+        }
+        let covering = *elapsed_ms < RELAYED_KEY_MS;
+        *elapsed_ms += FRAME.as_millis() as u32;
+        if *next >= packets.len() {
+            self.key_out = None;
+        }
+        if covering {
+            // The event's duration replaces audio: its samples are skipped
+            // and the partner's audio of this slot gives way.
+            self.packetizer.skip(SAMPLES_PER_FRAME as u32);
+            if let Some(bridge) = &mut self.bridge {
+                let _ = bridge.from_peer.try_recv();
+            }
+        }
+        covering
     }
 
     // ── RTCP ─────────────────────────────────────────────────────────────

@@ -120,14 +120,17 @@ async fn failed_bridge_keeps_the_call() {
 
 /// The bridge carries audio both ways: the caller's 600 Hz tone reaches
 /// the target (another server, answering like a person's phone) and the
-/// target's 1 kHz tone reaches the caller; the caller's BYE ends both.
+/// target's 1 kHz tone reaches the caller; a key the caller presses
+/// (RFC 4733) reaches the target as an RFC 4733 key; the caller's BYE
+/// ends both.
 #[tokio::test]
 async fn bridge_relays_audio_both_ways() {
     use std::sync::Arc;
 
+    use switchyard_media::dtmf::event_packets;
     use switchyard_media::frame::SAMPLES_PER_FRAME;
     use switchyard_media::g711::Codec;
-    use switchyard_media::leg::LegEvent;
+    use switchyard_media::leg::{DtmfSource, LegEvent};
     use switchyard_media::rtp::Packetizer;
     use tokio::net::UdpSocket;
 
@@ -161,6 +164,7 @@ async fn bridge_relays_audio_both_ways() {
             .await
             .unwrap();
         let mut heard = 0;
+        let mut keys = Vec::new();
         let reason = loop {
             match tokio::time::timeout(Duration::from_secs(10), leg.events.recv()).await {
                 Ok(Some(LegEvent::Audio(frame))) => {
@@ -168,12 +172,13 @@ async fn bridge_relays_audio_both_ways() {
                         heard += 1;
                     }
                 }
+                Ok(Some(LegEvent::Dtmf { digit, source })) => keys.push((digit, source)),
                 Ok(Some(LegEvent::Hangup { reason })) => break reason,
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => panic!("the target's call did not end"),
             }
         };
-        (heard, reason, human)
+        (heard, keys, reason, human)
     });
 
     let (reply, outcome) = oneshot::channel();
@@ -203,6 +208,20 @@ async fn bridge_relays_audio_both_ways() {
                 packetizer.packetize(&payload, SAMPLES_PER_FRAME as u32, &mut out);
                 media.send_to(&out, ours).await.unwrap();
             }
+            // Then presses 5: RFC 4733 packets on payload type 101.
+            let start = packetizer.next_timestamp();
+            for packet in event_packets('5', 120, 10, start).unwrap() {
+                let mut out = Vec::new();
+                packetizer.packetize_at(
+                    101,
+                    packet.timestamp,
+                    packet.marker,
+                    &packet.payload,
+                    &mut out,
+                );
+                media.send_to(&out, ours).await.unwrap();
+                ticker.tick().await;
+            }
         })
     };
     let received = collect_rtp(&caller_media, Duration::from_millis(2_000)).await;
@@ -217,9 +236,92 @@ async fn bridge_relays_audio_both_ways() {
     );
 
     caller.expect_success().await;
-    let (heard, reason, human) = person.await.unwrap();
+    let (heard, keys, reason, human) = person.await.unwrap();
     assert!(heard >= 40, "the target heard {heard} frames of the caller");
+    assert_eq!(
+        keys,
+        [('5', DtmfSource::Rfc4733)],
+        "the caller's key reached the target once, as RFC 4733"
+    );
     assert_eq!(reason, "remote hangup");
     t.assert_idle().await;
     human.assert_idle().await;
+}
+
+/// A key pressed (RFC 4733) by a caller bridged to a target that offered
+/// no telephone-event reaches the target as its two tones: SIPp echoes the
+/// target's audio back, and the tones come out at the caller's end.
+#[tokio::test]
+async fn a_key_reaches_a_target_without_telephone_event_as_tones() {
+    use std::sync::Arc;
+
+    use switchyard_media::dtmf::{InbandConfig, InbandDetector, event_packets};
+    use switchyard_media::frame::Frame;
+    use switchyard_media::rtp::Packetizer;
+    use tokio::net::UdpSocket;
+
+    use crate::support::{collect_rtp, free_ports};
+
+    let mut t = TestServer::start(|_| {}).await;
+    let target = Sipp::new("uas_target.xml").arg("-rtp_echo");
+    let target_uri = target.uri();
+    let target = target.spawn();
+    let rtp_port = free_ports(2);
+    let caller_media = Arc::new(UdpSocket::bind(("127.0.0.1", rtp_port)).await.unwrap());
+    let caller = Sipp::new("uac_call.xml")
+        .service("100")
+        .key("rtp_port", &rtp_port.to_string())
+        .pause_ms(4_000)
+        .to(t.udp())
+        .spawn();
+    let mut leg = t.next_call().await.accept().await.unwrap();
+    let mut buf = [0u8; 2048];
+    let (_, ours) = tokio::time::timeout(Duration::from_secs(2), caller_media.recv_from(&mut buf))
+        .await
+        .expect("our RTP arrives")
+        .unwrap();
+    let (reply, outcome) = oneshot::channel();
+    leg.commands
+        .send(LegCommand::Transfer {
+            to: target_uri,
+            reply,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.await.unwrap(), Ok(()));
+    let (reason, _) = until_hangup(&mut leg, Duration::from_secs(5)).await;
+    assert_eq!(reason, "transferred");
+
+    let presser = {
+        let media = caller_media.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut packetizer = Packetizer::new(0x78, 0, 1, 0);
+            let mut ticker = tokio::time::interval(Duration::from_millis(20));
+            for packet in event_packets('7', 120, 10, 0).unwrap() {
+                let mut out = Vec::new();
+                packetizer.packetize_at(
+                    101,
+                    packet.timestamp,
+                    packet.marker,
+                    &packet.payload,
+                    &mut out,
+                );
+                media.send_to(&out, ours).await.unwrap();
+                ticker.tick().await;
+            }
+        })
+    };
+    let received = collect_rtp(&caller_media, Duration::from_millis(2_000)).await;
+    presser.await.unwrap();
+    let mut detector = InbandDetector::new(InbandConfig::default());
+    let heard: Vec<char> = received
+        .iter()
+        .filter_map(|p| detector.process(&Frame::from_samples(&p.samples)))
+        .collect();
+    assert_eq!(heard, ['7'], "the tones came back through the echo once");
+
+    caller.expect_success().await;
+    target.expect_success().await;
+    t.assert_idle().await;
 }
