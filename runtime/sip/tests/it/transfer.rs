@@ -125,35 +125,17 @@ async fn failed_bridge_keeps_the_call() {
 /// ends both.
 #[tokio::test]
 async fn bridge_relays_audio_both_ways() {
-    use std::sync::Arc;
-
     use switchyard_media::dtmf::event_packets;
     use switchyard_media::frame::SAMPLES_PER_FRAME;
     use switchyard_media::g711::Codec;
     use switchyard_media::leg::{DtmfSource, LegEvent};
     use switchyard_media::rtp::Packetizer;
-    use tokio::net::UdpSocket;
 
-    use crate::support::{collect_rtp, free_ports, tone, tone_share};
+    use crate::support::{collect_rtp, tone, tone_share};
 
     let mut t = TestServer::start(|_| {}).await;
     let mut human = TestServer::start(|_| {}).await;
     let human_uri = format!("sip:human@{}", human.udp());
-    let rtp_port = free_ports(2);
-    let caller_media = Arc::new(UdpSocket::bind(("127.0.0.1", rtp_port)).await.unwrap());
-    let caller = Sipp::new("uac_call.xml")
-        .service("100")
-        .key("rtp_port", &rtp_port.to_string())
-        .pause_ms(4_000)
-        .to(t.udp())
-        .spawn();
-    let mut leg = t.next_call().await.accept().await.unwrap();
-    let mut buf = [0u8; 2048];
-    let (_, ours) = tokio::time::timeout(Duration::from_secs(2), caller_media.recv_from(&mut buf))
-        .await
-        .expect("our RTP arrives")
-        .unwrap();
-
     let person = tokio::spawn(async move {
         let mut leg = human.next_call().await.accept().await.unwrap();
         leg.commands
@@ -180,18 +162,7 @@ async fn bridge_relays_audio_both_ways() {
         };
         (heard, keys, reason, human)
     });
-
-    let (reply, outcome) = oneshot::channel();
-    leg.commands
-        .send(LegCommand::Transfer {
-            to: human_uri,
-            reply,
-        })
-        .await
-        .unwrap();
-    assert_eq!(outcome.await.unwrap(), Ok(()));
-    let (reason, _) = until_hangup(&mut leg, Duration::from_secs(5)).await;
-    assert_eq!(reason, "transferred");
+    let (caller, caller_media, ours) = caller_bridged_to(&mut t, human_uri).await;
 
     // The caller talks for 1.5 s while listening.
     let sender = {
@@ -253,44 +224,17 @@ async fn bridge_relays_audio_both_ways() {
 /// target's audio back, and the tones come out at the caller's end.
 #[tokio::test]
 async fn a_key_reaches_a_target_without_telephone_event_as_tones() {
-    use std::sync::Arc;
-
     use switchyard_media::dtmf::{InbandConfig, InbandDetector, event_packets};
     use switchyard_media::frame::Frame;
     use switchyard_media::rtp::Packetizer;
-    use tokio::net::UdpSocket;
 
-    use crate::support::{collect_rtp, free_ports};
+    use crate::support::collect_rtp;
 
     let mut t = TestServer::start(|_| {}).await;
     let target = Sipp::new("uas_target.xml").arg("-rtp_echo");
     let target_uri = target.uri();
     let target = target.spawn();
-    let rtp_port = free_ports(2);
-    let caller_media = Arc::new(UdpSocket::bind(("127.0.0.1", rtp_port)).await.unwrap());
-    let caller = Sipp::new("uac_call.xml")
-        .service("100")
-        .key("rtp_port", &rtp_port.to_string())
-        .pause_ms(4_000)
-        .to(t.udp())
-        .spawn();
-    let mut leg = t.next_call().await.accept().await.unwrap();
-    let mut buf = [0u8; 2048];
-    let (_, ours) = tokio::time::timeout(Duration::from_secs(2), caller_media.recv_from(&mut buf))
-        .await
-        .expect("our RTP arrives")
-        .unwrap();
-    let (reply, outcome) = oneshot::channel();
-    leg.commands
-        .send(LegCommand::Transfer {
-            to: target_uri,
-            reply,
-        })
-        .await
-        .unwrap();
-    assert_eq!(outcome.await.unwrap(), Ok(()));
-    let (reason, _) = until_hangup(&mut leg, Duration::from_secs(5)).await;
-    assert_eq!(reason, "transferred");
+    let (caller, caller_media, ours) = caller_bridged_to(&mut t, target_uri).await;
 
     let presser = {
         let media = caller_media.clone();
@@ -324,4 +268,45 @@ async fn a_key_reaches_a_target_without_telephone_event_as_tones() {
     caller.expect_success().await;
     target.expect_success().await;
     t.assert_idle().await;
+}
+
+/// A SIPp caller (`uac_call.xml`, its media on a socket of the test's)
+/// answered by `t` and put through to `target` by a bridge. Returns the
+/// caller's SIPp, its media socket, and the address our RTP for it comes
+/// from (where its packets go).
+async fn caller_bridged_to(
+    t: &mut TestServer,
+    target: String,
+) -> (
+    crate::support::RunningSipp,
+    std::sync::Arc<tokio::net::UdpSocket>,
+    std::net::SocketAddr,
+) {
+    let rtp_port = crate::support::free_ports(2);
+    let media = std::sync::Arc::new(
+        tokio::net::UdpSocket::bind(("127.0.0.1", rtp_port))
+            .await
+            .unwrap(),
+    );
+    let caller = Sipp::new("uac_call.xml")
+        .service("100")
+        .key("rtp_port", &rtp_port.to_string())
+        .pause_ms(4_000)
+        .to(t.udp())
+        .spawn();
+    let mut leg = t.next_call().await.accept().await.unwrap();
+    let mut buf = [0u8; 2048];
+    let (_, ours) = tokio::time::timeout(Duration::from_secs(2), media.recv_from(&mut buf))
+        .await
+        .expect("our RTP arrives")
+        .unwrap();
+    let (reply, outcome) = oneshot::channel();
+    leg.commands
+        .send(LegCommand::Transfer { to: target, reply })
+        .await
+        .unwrap();
+    assert_eq!(outcome.await.unwrap(), Ok(()));
+    let (reason, _) = until_hangup(&mut leg, Duration::from_secs(5)).await;
+    assert_eq!(reason, "transferred");
+    (caller, media, ours)
 }
