@@ -117,12 +117,20 @@ fn bind(addr: SocketAddr) -> Option<UdpSocket> {
 mod tests {
     use super::*;
 
-    /// Four consecutive ports free right now, the first even.
+    /// Four consecutive ports free right now, the first even, and never
+    /// the same block twice in this process: the tests run in parallel,
+    /// and two that found the same free block would take each other's
+    /// ports. Below the kernel's ephemeral range (32768 up), so no socket
+    /// bound to port 0 meanwhile lands in the block.
     fn free_block() -> u16 {
-        (40_000..60_000)
-            .step_by(8)
-            .find(|&p| (p..p + 4).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()))
-            .expect("a free block")
+        static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(20_000);
+        loop {
+            let p = NEXT.fetch_add(8, std::sync::atomic::Ordering::Relaxed);
+            assert!(p < 32_000, "no free block of ports");
+            if (p..p + 4).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
+                return p;
+            }
+        }
     }
 
     #[tokio::test]
