@@ -25,19 +25,37 @@ for manifest in plugins/*/manifest.json tests/plugins/*/manifest.json; do
 done
 
 target_dir=${SWITCHYARD_WASM_TARGET_DIR:-$root/target/wasm}
-# Paths in panic messages must not depend on where the clone lives.
-export RUSTFLAGS="--remap-path-prefix=$root=/switchyard --remap-path-prefix=$HOME=/home -C link-arg=--initial-memory=2097152 -C link-arg=-zstack-size=262144"
+# Paths in panic messages must not depend on where the clone lives. A 128 KiB
+# shadow stack sits at the bottom of linear memory, so an overflow traps
+# below address 0 instead of corrupting data.
+export RUSTFLAGS="--remap-path-prefix=$root=/switchyard --remap-path-prefix=$HOME=/home -C link-arg=-zstack-size=131072"
 export CARGO_TARGET_DIR=$target_dir
 
-args=()
-for p in "${plugins[@]}"; do args+=(-p "switchyard-plugin-$p"); done
+# Initial memory per plugin: stack, data and the heap of a typical step, so a
+# step never calls `memory.grow` (see sdk/ABI.md, "Memory"). Small is fast:
+# the host's reset after each step scans every page of it. A plugin whose
+# data needs more says so in its Cargo.toml:
+#   [package.metadata.switchyard]
+#   initial-memory = 2097152
+default_memory=524288
+initial_memory() {
+  local value
+  value=$(sed -n '/^\[package.metadata.switchyard\]/,/^\[/s/^initial-memory *= *\([0-9]*\).*/\1/p' "$1/Cargo.toml")
+  echo "${value:-$default_memory}"
+}
 
 if [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
-  RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo build --quiet --locked --profile plugin \
-    --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "${args[@]}"
+  build() { RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc /usr/bin/cargo rustc --quiet --locked --profile plugin \
+    --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"; }
 else
-  cargo build --quiet --locked --profile plugin --target wasm32-unknown-unknown "${args[@]}"
+  build() { cargo rustc --quiet --locked --profile plugin --target wasm32-unknown-unknown "$@"; }
 fi
+# One `cargo rustc` per plugin, because the initial memory is a link argument
+# of that plugin alone; the dependencies are built once and shared.
+for i in "${!plugins[@]}"; do
+  build -p "switchyard-plugin-${plugins[$i]}" --crate-type cdylib -- \
+    -C link-arg=--initial-memory="$(initial_memory "${dirs[$i]}")"
+done
 
 status=0
 for i in "${!plugins[@]}"; do

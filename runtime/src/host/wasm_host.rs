@@ -14,7 +14,7 @@ use switchyard_sdk::protocol::{StepInput, StepOutput};
 use wasmtime::{
     Caller, Config, Enabled, Engine, ExternType, FuncType, InstanceAllocationStrategy, InstancePre,
     Linker, Memory, Module, ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap,
-    ValType,
+    TypedFunc, ValType,
 };
 
 use super::{HostConfig, LoadError, LogLine, StepError, StepErrorCode, StepLimits, StepResult};
@@ -308,18 +308,16 @@ impl ResourceLimiter for StepState {
     }
 }
 
-fn guest_bytes(
-    caller: &mut Caller<'_, StepState>,
-    ptr: i32,
-    len: i32,
-) -> wasmtime::Result<Vec<u8>> {
+fn guest_bytes(caller: &Caller<'_, StepState>, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
+    // The memory was stored when the step began: looking the export up by
+    // name here would hash the name on every host call.
     let memory = caller
-        .get_export("memory")
-        .and_then(|e| e.into_memory())
+        .data()
+        .memory
         .ok_or_else(|| wasmtime::format_err!("guest has no memory export"))?;
     let start = ptr as u32 as usize;
     let end = start.checked_add(len as u32 as usize);
-    let data = memory.data(&caller);
+    let data = memory.data(caller);
     match end.and_then(|end| data.get(start..end)) {
         Some(bytes) => Ok(bytes.to_vec()),
         None => Err(wasmtime::format_err!(
@@ -350,7 +348,7 @@ fn host_output(mut caller: Caller<'_, StepState>, ptr: i32, len: i32) -> wasmtim
         caller.data_mut().violation = Some(error.clone());
         return Err(wasmtime::format_err!("{error}"));
     }
-    let bytes = guest_bytes(&mut caller, ptr, len)?;
+    let bytes = guest_bytes(&caller, ptr, len)?;
     caller.data_mut().output = Some(bytes);
     Ok(())
 }
@@ -374,7 +372,7 @@ fn host_log(
         caller.data_mut().violation = Some(error.clone());
         return Err(wasmtime::format_err!("{error}"));
     }
-    let bytes = guest_bytes(&mut caller, ptr, len)?;
+    let bytes = guest_bytes(&caller, ptr, len)?;
     let level = match level {
         0 => "debug",
         1 => "info",
@@ -420,7 +418,10 @@ impl WasmModule {
         store: &mut Store<StepState>,
         input: &StepInput,
     ) -> Result<StepOutput, StepError> {
-        let input = serde_json::to_vec(input).map_err(|e| {
+        // Most inputs are a few hundred bytes: one allocation instead of a
+        // series of doublings.
+        let mut bytes = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut bytes, input).map_err(|e| {
             StepError::new(
                 StepErrorCode::Trap,
                 format!("input does not serialise: {e}"),
@@ -435,19 +436,27 @@ impl WasmModule {
             };
             let alloc = export(store, &self.exports.alloc)?
                 .into_func()
-                .expect("checked at load")
-                .typed::<i32, i32>(&*store)?;
+                .expect("checked at load");
             let step = export(store, &self.exports.step)?
                 .into_func()
-                .expect("checked at load")
-                .typed::<(i32, i32), i32>(&*store)?;
+                .expect("checked at load");
+            // SAFETY: `check_exports` verified both signatures when the
+            // module was loaded, and a module never changes after that;
+            // skipping wasmtime's per-call type check saves a registry
+            // lookup on every step.
+            let (alloc, step) = unsafe {
+                (
+                    TypedFunc::<i32, i32>::new_unchecked(&*store, alloc),
+                    TypedFunc::<(i32, i32), i32>::new_unchecked(&*store, step),
+                )
+            };
             let memory = export(store, &self.exports.memory)?
                 .into_memory()
                 .expect("checked at load");
             store.data_mut().memory = Some(memory);
-            let len = i32::try_from(input.len())?;
+            let len = i32::try_from(bytes.len())?;
             let ptr = alloc.call(&mut *store, len)?;
-            memory.write(&mut *store, ptr as u32 as usize, &input)?;
+            memory.write(&mut *store, ptr as u32 as usize, &bytes)?;
             step.call(&mut *store, (ptr, len))
         })();
         let state = store.data_mut();
