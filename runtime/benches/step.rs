@@ -64,7 +64,10 @@ fn steps(c: &mut Criterion) {
             let bytes = serde_json::to_vec(black_box(&input)).expect("serialise");
             let out = switchyard_sdk::guest::step_json(&bytes, switchyard_plugin_say::step)
                 .expect("step");
-            black_box(serde_json::from_slice::<StepOutput>(&out).expect("parse"))
+            black_box(
+                serde_json::from_str::<StepOutput>(std::str::from_utf8(&out).expect("UTF-8"))
+                    .expect("parse"),
+            )
         })
     });
     group.bench_function("native-with-vars", |b| {
@@ -72,7 +75,10 @@ fn steps(c: &mut Criterion) {
             let bytes = serde_json::to_vec(black_box(&with_vars)).expect("serialise");
             let out = switchyard_sdk::guest::step_json(&bytes, switchyard_plugin_say::step)
                 .expect("step");
-            black_box(serde_json::from_slice::<StepOutput>(&out).expect("parse"))
+            black_box(
+                serde_json::from_str::<StepOutput>(std::str::from_utf8(&out).expect("UTF-8"))
+                    .expect("parse"),
+            )
         })
     });
     group.finish();

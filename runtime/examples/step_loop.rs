@@ -31,7 +31,10 @@ fn main() {
             let bytes = serde_json::to_vec(std::hint::black_box(&input)).expect("serialise");
             let out = switchyard_sdk::guest::step_json(&bytes, switchyard_plugin_say::step)
                 .expect("step");
-            std::hint::black_box(serde_json::from_slice::<StepOutput>(&out).expect("parse"));
+            std::hint::black_box(
+                serde_json::from_str::<StepOutput>(std::str::from_utf8(&out).expect("UTF-8"))
+                    .expect("parse"),
+            );
         }
         report(steps, started);
     } else {

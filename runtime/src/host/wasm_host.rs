@@ -467,12 +467,7 @@ impl WasmModule {
                     StepErrorCode::NoOutput,
                     "switchyard_step returned 0 without calling output",
                 )),
-                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                    StepError::new(
-                        StepErrorCode::BadOutput,
-                        format!("output is not a valid step output: {e}"),
-                    )
-                }),
+                Some(bytes) => parse_output(&bytes),
             },
             Ok(code) => {
                 let reason = state
@@ -490,6 +485,14 @@ impl WasmModule {
             }
         }
     }
+}
+
+/// Parses a guest's output. UTF-8 is checked once up front, so serde_json
+/// reads from a `str` and does not check every string again.
+fn parse_output(bytes: &[u8]) -> Result<StepOutput, StepError> {
+    let bad = |reason: String| StepError::new(StepErrorCode::BadOutput, reason);
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("output is not UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| bad(format!("output is not a valid step output: {e}")))
 }
 
 /// Names the real cause of a failed call: a limit the host enforced, a
