@@ -98,7 +98,20 @@ fn say_input() -> StepInput {
             id: "bench-call-0001".into(),
             locale: "en-US".into(),
             jurisdiction: vec!["US-CA".into()],
-            vars: Default::default(),
+            // `VARS=1`: five call variables, as a plugin that declares
+            // `reads_vars` gets them (the `wasm-with-vars` benchmark).
+            vars: if std::env::var_os("VARS").is_some() {
+                serde_json::json!({
+                    "business": "Acme Plumbing", "caller_number": "+14155550100",
+                    "called_number": "+18005550199", "sales": "sip:sales@acme.example",
+                    "support": "sip:support@acme.example"
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+            } else {
+                Default::default()
+            },
             now_ms: 1_790_000_000_000,
             seed: 42,
         },
