@@ -49,6 +49,8 @@ pub enum DtmfSource {
     Rfc4733,
     /// Detected in the audio itself (Goertzel).
     InBand,
+    /// A SIP INFO request (`application/dtmf-relay` or `application/dtmf`).
+    SipInfo,
 }
 
 /// Something that happened on the caller's side of the leg.

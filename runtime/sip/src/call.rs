@@ -14,18 +14,23 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rsipstack::dialog::authenticate::Credential;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Request, Response, StatusCode, StatusCodeKind, Transport, Uri};
+use rsipstack::sip::{
+    Header, Request, Response, StatusCode, StatusCodeKind, Transport, Uri, Warning,
+};
 use rsipstack::transaction::transaction::Transaction;
 use switchyard_media::leg::{ChannelKind, LegCommand, LegEvent, LegInfo, MediaLeg};
 use switchyard_media::sdp::{Direction, LocalSession, Offer, SessionDescription};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use crate::dtmf_glue::{self, InfoKey};
 use crate::error::{AcceptError, DialError};
 use crate::media::{RtpParams, RtpSession};
 use crate::ports::RtpSockets;
@@ -615,8 +620,8 @@ impl Call {
                 // We never act on a peer's REFER: the flow decides transfers.
                 let _ = handle.reply(StatusCode::Decline).await;
             }
-            DialogState::Info(_, _, handle)
-            | DialogState::Options(_, _, handle)
+            DialogState::Info(_, request, handle) => self.on_info(&request, handle).await,
+            DialogState::Options(_, _, handle)
             | DialogState::Message(_, _, handle)
             | DialogState::Publish(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
@@ -776,6 +781,32 @@ impl Call {
                 .map_err(|e| e.to_string());
             let _ = ctl.send(CallCtl::ReferSent(result)).await;
         });
+    }
+
+    /// An INFO: a key for peers that signal DTMF that way instead of
+    /// RFC 4733. Other INFO packages are acknowledged and ignored, as
+    /// before; a DTMF body that names no key gets a 400 saying why.
+    async fn on_info(&mut self, request: &Request, handle: TransactionHandle) {
+        let content_type = request.header_value("Content-Type");
+        match dtmf_glue::info_key(content_type.as_deref(), &request.body) {
+            InfoKey::Key(digit) => {
+                let _ = handle.reply(StatusCode::OK).await;
+                match &self.rtp {
+                    Some(rtp) => rtp.key(digit),
+                    None => debug!("a key in an INFO before media was set up; dropped"),
+                }
+            }
+            InfoKey::Malformed(reason) => {
+                debug!(%reason, "INFO with a DTMF body that names no key");
+                let warning = Header::Warning(Warning::new(format!("399 switchyard \"{reason}\"")));
+                let _ = handle
+                    .respond(StatusCode::BadRequest, Some(vec![warning]), None)
+                    .await;
+            }
+            InfoKey::NotDtmf => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+        }
     }
 
     fn on_notify(&mut self, request: &Request) -> Option<Ending> {

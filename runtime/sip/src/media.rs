@@ -77,10 +77,15 @@ pub(crate) struct RtpParams {
 }
 
 enum Ctl {
-    Play { id: u64, audio: Arc<[i16]> },
+    Play {
+        id: u64,
+        audio: Arc<[i16]>,
+    },
     Clear,
     Remote(RemoteMedia),
     Emit(Box<LegEvent>),
+    /// A key the signalling carried (SIP INFO).
+    Key(char),
     Events(Option<mpsc::Sender<LegEvent>>),
     Bridge(BridgeEnds),
 }
@@ -168,6 +173,12 @@ impl RtpSession {
     /// Queues an event for the leg behind any already waiting.
     pub(crate) fn emit(&self, event: LegEvent) {
         self.send(Ctl::Emit(Box::new(event)));
+    }
+
+    /// A key that arrived in the signalling (SIP INFO): reported and
+    /// relayed like an RFC 4733 key.
+    pub(crate) fn key(&self, digit: char) {
+        self.send(Ctl::Key(digit));
     }
 
     pub(crate) fn attach_events(&self, events: mpsc::Sender<LegEvent>) {
@@ -379,6 +390,7 @@ impl Session {
                 self.remote = remote;
             }
             Ctl::Emit(event) => self.push_event(*event),
+            Ctl::Key(digit) => self.on_key(digit, DtmfSource::SipInfo),
             Ctl::Events(events) => {
                 self.events = events;
                 if self.events.is_none() {
@@ -389,6 +401,20 @@ impl Session {
                 self.queue.clear();
                 self.bridge = Some(ends);
             }
+        }
+    }
+
+    /// A key the caller pressed, signalled out of band (RFC 4733 or SIP
+    /// INFO).
+    fn on_key(&mut self, digit: char, source: DtmfSource) {
+        Stats::add(&self.stats.dtmf_received, 1);
+        self.push_event(LegEvent::Dtmf { digit, source });
+        // A key is a turn: it goes now, not at the next tick.
+        self.flush_events();
+        // Bridged, it is the person's: an IVR or colleague on the other call
+        // may be waiting for it.
+        if let Some(bridge) = &self.bridge {
+            let _ = bridge.keys_to_peer.try_send(digit);
         }
     }
 
@@ -423,18 +449,7 @@ impl Session {
         let now = self.now_us();
         if Some(packet.payload_type) == self.remote.telephone_event {
             if let Some(digit) = self.dtmf_in.on_packet(&packet) {
-                Stats::add(&self.stats.dtmf_received, 1);
-                self.push_event(LegEvent::Dtmf {
-                    digit,
-                    source: DtmfSource::Rfc4733,
-                });
-                // A key is a turn: it goes now, not at the next tick.
-                self.flush_events();
-                // Bridged, it is the person's: an IVR or colleague on the
-                // other call may be waiting for it.
-                if let Some(bridge) = &self.bridge {
-                    let _ = bridge.keys_to_peer.try_send(digit);
-                }
+                self.on_key(digit, DtmfSource::Rfc4733);
             }
             return;
         }

@@ -142,6 +142,35 @@ async fn rfc_4733_keys_reach_the_leg_once_each() {
     assert_eq!(t.server.stats().dtmf_received, 3);
 }
 
+/// Keys sent in SIP INFO, as trunks without RFC 4733 do, reach the leg in
+/// both body formats; a DTMF body naming no key gets a 400 (SIPp expects
+/// it) and another INFO package a 200, neither of them a key.
+#[tokio::test]
+async fn sip_info_keys_reach_the_leg() {
+    let mut t = TestServer::start(|_| {}).await;
+    let sipp = Sipp::new("uac_info_dtmf.xml")
+        .service("200")
+        .to(t.udp())
+        .spawn();
+    let mut leg = t.next_call().await.accept().await.unwrap();
+    let (reason, events) = until_hangup(&mut leg, Duration::from_secs(10)).await;
+    let keys: Vec<(char, DtmfSource)> = events
+        .iter()
+        .filter_map(|e| match e {
+            LegEvent::Dtmf { digit, source } => Some((*digit, *source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![('7', DtmfSource::SipInfo), ('9', DtmfSource::SipInfo)]
+    );
+    assert_eq!(reason, "remote hangup");
+    sipp.expect_success().await;
+    t.assert_idle().await;
+    assert_eq!(t.server.stats().dtmf_received, 2);
+}
+
 /// A peer that did not offer telephone-event gets its keys heard in the
 /// audio: the test plays DTMF tones as PCMU from the caller's RTP port.
 #[tokio::test]
