@@ -14,17 +14,26 @@
 //! It prints the steps per second of the loop; take differences of two step
 //! counts under `perf stat -e instructions` to get the cost of one step.
 
+#[path = "../benches/common.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use switchyard_runtime::host::{HostConfig, Plugin, PluginHost, PluginPackage};
-use switchyard_sdk::protocol::{ABI_VERSION, CallInfo, Event, NodeInfo, StepInput, StepOutput};
+use switchyard_sdk::protocol::StepOutput;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let steps: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let which = args.next();
-    let input = say_input();
+    // `VARS=1`: five call variables, as a plugin that declares `reads_vars`
+    // gets them (the `wasm-with-vars` benchmark).
+    let input = if std::env::var_os("VARS").is_some() {
+        common::say_input_with_vars()
+    } else {
+        common::say_input()
+    };
     if which.as_deref() == Some("native") {
         let started = Instant::now();
         for _ in 0..steps {
@@ -82,40 +91,5 @@ fn load_say(path: Option<&str>) -> Arc<Plugin> {
             say.prepare().expect("say compiles");
             say
         }
-    }
-}
-
-/// The input of the `step` benchmark's `say`: no call variables, about 250
-/// bytes of JSON.
-fn say_input() -> StepInput {
-    StepInput {
-        abi: ABI_VERSION,
-        node: NodeInfo {
-            id: "welcome".into(),
-            config: serde_json::json!({"text": "Thanks for calling Acme Plumbing. For sales, press 1. For support, press 2."}),
-        },
-        call: CallInfo {
-            id: "bench-call-0001".into(),
-            locale: "en-US".into(),
-            jurisdiction: vec!["US-CA".into()],
-            // `VARS=1`: five call variables, as a plugin that declares
-            // `reads_vars` gets them (the `wasm-with-vars` benchmark).
-            vars: if std::env::var_os("VARS").is_some() {
-                serde_json::json!({
-                    "business": "Acme Plumbing", "caller_number": "+14155550100",
-                    "called_number": "+18005550199", "sales": "sip:sales@acme.example",
-                    "support": "sip:support@acme.example"
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-            } else {
-                Default::default()
-            },
-            now_ms: 1_790_000_000_000,
-            seed: 42,
-        },
-        state: serde_json::Value::Null,
-        event: Event::Enter,
     }
 }

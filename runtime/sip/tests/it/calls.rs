@@ -121,13 +121,7 @@ async fn rfc_4733_keys_reach_the_leg_once_each() {
     let sipp = Sipp::new("uac_dtmf.xml").service("200").to(t.udp()).spawn();
     let mut leg = t.next_call().await.accept().await.unwrap();
     let (reason, events) = until_hangup(&mut leg, Duration::from_secs(10)).await;
-    let keys: Vec<(char, DtmfSource)> = events
-        .iter()
-        .filter_map(|e| match e {
-            LegEvent::Dtmf { digit, source } => Some((*digit, *source)),
-            _ => None,
-        })
-        .collect();
+    let keys = keys_in(&events);
     assert_eq!(
         keys,
         vec![
@@ -154,13 +148,7 @@ async fn sip_info_keys_reach_the_leg() {
         .spawn();
     let mut leg = t.next_call().await.accept().await.unwrap();
     let (reason, events) = until_hangup(&mut leg, Duration::from_secs(10)).await;
-    let keys: Vec<(char, DtmfSource)> = events
-        .iter()
-        .filter_map(|e| match e {
-            LegEvent::Dtmf { digit, source } => Some((*digit, *source)),
-            _ => None,
-        })
-        .collect();
+    let keys = keys_in(&events);
     assert_eq!(
         keys,
         vec![('7', DtmfSource::SipInfo), ('9', DtmfSource::SipInfo)]
@@ -211,13 +199,7 @@ async fn in_band_keys_are_detected_without_telephone_event() {
     }
 
     let (_, events) = until_hangup(&mut leg, Duration::from_secs(10)).await;
-    let keys: Vec<(char, DtmfSource)> = events
-        .iter()
-        .filter_map(|e| match e {
-            LegEvent::Dtmf { digit, source } => Some((*digit, *source)),
-            _ => None,
-        })
-        .collect();
+    let keys = keys_in(&events);
     assert_eq!(
         keys,
         vec![('4', DtmfSource::InBand), ('2', DtmfSource::InBand)]
@@ -389,4 +371,15 @@ async fn clear_stops_playback_at_once() {
     assert_eq!(done, vec![2]);
     sipp.expect_success().await;
     t.assert_idle().await;
+}
+
+/// The keys among a leg's events, with how each arrived.
+fn keys_in(events: &[LegEvent]) -> Vec<(char, DtmfSource)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            LegEvent::Dtmf { digit, source } => Some((*digit, *source)),
+            _ => None,
+        })
+        .collect()
 }
