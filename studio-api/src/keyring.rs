@@ -104,18 +104,37 @@ impl Keyring {
     }
 }
 
+/// Checks that `master` opens every tenant's data key; returns how many
+/// there are. Changes nothing.
+pub async fn check_master(db: &Db, master: &MasterKey) -> anyhow::Result<usize> {
+    let keys = db.all_data_keys().await?;
+    for (tenant, id, wrapped, _) in &keys {
+        open_with(master, wrapped, tenant, id)?;
+    }
+    Ok(keys.len())
+}
+
+fn open_with(
+    master: &MasterKey,
+    wrapped: &[u8],
+    tenant: &TenantId,
+    id: &str,
+) -> anyhow::Result<DataKey> {
+    master.unwrap(wrapped, tenant.as_str()).map_err(|_| {
+        anyhow::anyhow!(
+            "data key {id} of tenant {tenant} does not open with master key {}",
+            master.id()
+        )
+    })
+}
+
 /// Rewraps every tenant's data keys from `old` to `new`, in one transaction:
 /// either every key moves or none does. Sealed data is untouched.
 pub async fn rotate_master(db: &Db, old: &MasterKey, new: &MasterKey) -> anyhow::Result<usize> {
     let keys = db.all_data_keys().await?;
     let mut tx = db.pool.begin().await?;
     for (tenant, id, wrapped, _) in &keys {
-        let key = old.unwrap(wrapped, tenant.as_str()).map_err(|_| {
-            anyhow::anyhow!(
-                "data key {id} of tenant {tenant} does not open with the old master key {}",
-                old.id()
-            )
-        })?;
+        let key = open_with(old, wrapped, tenant, id)?;
         sqlx::query("UPDATE data_keys SET wrapped = $1, master_key_id = $2 WHERE tenant_id = $3 AND id = $4")
             .bind(new.wrap(&key, tenant.as_str()))
             .bind(new.id())

@@ -177,10 +177,11 @@ async fn sweep_tenant(state: &AppState, tenant: &TenantId, now: i64) -> anyhow::
     Ok(swept)
 }
 
-/// How often the sweeper runs.
+/// How often the sweeper runs unless configured otherwise
+/// (`ServerConfig::sweep_every`).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
-/// Sweeps at start and then every [`SWEEP_EVERY`], until `stop`.
+/// Sweeps at start and then every `state.config.sweep_every`, until `stop`.
 pub async fn sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         match sweep_at(&state, now_ms()).await {
@@ -189,7 +190,7 @@ pub async fn sweeper(state: AppState, mut stop: watch::Receiver<bool>) {
             Err(error) => tracing::error!(error = format!("{error:#}"), "retention sweep failed"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = tokio::time::sleep(state.config.sweep_every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }

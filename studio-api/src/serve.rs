@@ -74,6 +74,10 @@ pub struct ServeOptions {
     /// Time allowed for one webhook request, in ms.
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub webhook_timeout_ms: u64,
+    /// How often the retention sweeper runs, in ms (it also runs at start;
+    /// tests shorten it).
+    #[arg(long, default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..), hide = true)]
+    pub sweep_every_ms: u64,
     /// SIP address, UDP and TCP (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:5060")]
     pub sip: std::net::SocketAddr,
@@ -154,6 +158,7 @@ impl ServeOptions {
             webhook_max_attempts: 12,
             webhook_backoff_ms: 60_000,
             webhook_timeout_ms: 10_000,
+            sweep_every_ms: 3_600_000,
             sip: "127.0.0.1:0".parse().expect("a socket address"),
             no_sip: false,
             sip_trunks: Vec::new(),
@@ -262,6 +267,7 @@ pub async fn start(options: ServeOptions) -> anyhow::Result<RunningServer> {
     config.webhook_max_attempts = options.webhook_max_attempts;
     config.webhook_backoff = Duration::from_millis(options.webhook_backoff_ms);
     config.webhook_timeout = Duration::from_millis(options.webhook_timeout_ms);
+    config.sweep_every = Duration::from_millis(options.sweep_every_ms.max(1));
     config.sip_outbound_proxy = options.sip_outbound_proxy.clone();
     let state = AppState::new(Inner {
         limits: RateLimits::new(

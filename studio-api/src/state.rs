@@ -42,6 +42,8 @@ pub struct ServerConfig {
     /// Where outbound calls to a number go: `HOST:PORT` of the SIP trunk
     /// (`sip:NUMBER@HOST:PORT`). Without it, outbound calls need SIP URIs.
     pub sip_outbound_proxy: Option<String>,
+    /// How often the retention sweeper runs (it also runs at start).
+    pub sweep_every: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -60,6 +62,7 @@ impl ServerConfig {
             webhook_max_attempts: 12,
             webhook_timeout: std::time::Duration::from_secs(10),
             sip_outbound_proxy: None,
+            sweep_every: crate::retention::SWEEP_EVERY,
         }
     }
 }

@@ -38,7 +38,8 @@ pub struct SubjectExport {
     pub number: String,
     pub exported_at: i64,
     pub calls: Vec<ExportedCall>,
-    /// Webhook deliveries whose payload names the number.
+    /// Webhook deliveries about the number: those whose payload names it,
+    /// and the events of its calls.
     pub webhook_deliveries: Vec<Value>,
 }
 
@@ -125,40 +126,56 @@ async fn open_sealed(
     })))
 }
 
-/// Deliveries whose payload names `number`.
-async fn deliveries_naming(
+/// Deliveries about `number`: those whose payload names the number, and
+/// the events of its `calls` (call events name a call by `call_id`, not by
+/// its numbers). Each at most once, oldest first.
+async fn deliveries_about(
     state: &AppState,
     tenant: &TenantId,
     number: &str,
+    calls: &[CallInfo],
 ) -> ApiResult<Vec<(String, Value)>> {
-    let rows = sqlx::query(
-        "SELECT id, event, payload, created_at FROM webhook_deliveries WHERE tenant_id = $1 AND payload LIKE $2",
-    )
-    .bind(tenant.as_str())
-    .bind(format!("%{number}%"))
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
+    // LIKE narrows the rows (`_` in an id matches itself, and anything);
+    // the payload's own `data.call_id` decides.
+    let mut patterns = vec![(format!("%{number}%"), None)];
+    patterns.extend(
+        calls
+            .iter()
+            .map(|c| (format!("%\"call_id\":\"{}\"%", c.id), Some(c.id.as_str()))),
+    );
+    let mut found = std::collections::BTreeMap::new();
+    for (pattern, call) in patterns {
+        let rows = sqlx::query(
+            "SELECT id, event, payload, created_at FROM webhook_deliveries WHERE tenant_id = $1 AND payload LIKE $2",
+        )
+        .bind(tenant.as_str())
+        .bind(pattern)
+        .fetch_all(&state.db.pool)
+        .await?;
+        for r in &rows {
             let id: String = r.try_get(0)?;
             let payload: String = r.try_get(2)?;
-            Ok((
-                id.clone(),
-                json!({
-                    "id": id,
-                    "event": r.try_get::<String, _>(1)?,
-                    "created_at": r.try_get::<i64, _>(3)?,
-                    "payload": serde_json::from_str::<Value>(&payload).unwrap_or(Value::String(payload)),
-                }),
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+            let payload = serde_json::from_str::<Value>(&payload).unwrap_or(Value::String(payload));
+            if call.is_some_and(|call| payload["data"]["call_id"] != call) {
+                continue;
+            }
+            let created_at: i64 = r.try_get(3)?;
+            let delivery = json!({
+                "id": id,
+                "event": r.try_get::<String, _>(1)?,
+                "created_at": created_at,
+                "payload": payload,
+            });
+            found.insert((created_at, id.clone()), (id, delivery));
+        }
+    }
+    Ok(found.into_values().collect())
 }
 
 /// Exports everything held about a phone number: each call with its
 /// transcript, event log, evidence and recording (base64 WAV), and the
-/// webhook deliveries that name it. Audited as `data.exported`.
+/// webhook deliveries about it (naming it, or events of its calls).
+/// Audited as `data.exported`.
 #[utoipa::path(get, path = "/v1/data-subjects/{number}/export", tag = "data rights",
     params(("number" = String, Path, description = "E.164, e.g. +14155550100 (percent-encode the +)")),
     responses((status = 200, body = SubjectExport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -170,8 +187,14 @@ async fn export_subject(
     auth.require("admin")?;
     let number = parse_number(&number)?;
     let tenant = &auth.tenant;
+    let found = calls_of(&state, tenant, &number).await?;
+    let webhook_deliveries = deliveries_about(&state, tenant, &number, &found)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
     let mut calls = Vec::new();
-    for call in calls_of(&state, tenant, &number).await? {
+    for call in found {
         let recording = match crate::recordings::open(&state, tenant, &call.id).await? {
             Some(recording) => {
                 let bytes: Vec<u8> = recording
@@ -197,11 +220,7 @@ async fn export_subject(
             call,
         });
     }
-    let webhook_deliveries = deliveries_naming(&state, tenant, &number)
-        .await?
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+
     state
         .db
         .audit(
@@ -222,7 +241,8 @@ async fn export_subject(
 
 /// Erases everything held about a phone number: its calls (rows, sealed
 /// logs, transcripts, evidence) and their recordings, and the webhook
-/// deliveries that name it. Refused while a call with the number is live.
+/// deliveries about it (naming it, or events of its calls). Refused while a
+/// call with the number is live.
 /// Audited as `data.erased`, naming the number only by a hash.
 #[utoipa::path(delete, path = "/v1/data-subjects/{number}", tag = "data rights",
     params(("number" = String, Path, description = "E.164, e.g. +14155550100 (percent-encode the +)")),
@@ -246,6 +266,8 @@ async fn erase_subject(
             ),
         ));
     }
+    // Found before the calls go: call events name them only by id.
+    let deliveries = deliveries_about(&state, tenant, &number, &calls).await?;
     let mut erased = Erased {
         number: number.clone(),
         calls: 0,
@@ -264,7 +286,7 @@ async fn erase_subject(
             .await?
             .rows_affected();
     }
-    for (id, _) in deliveries_naming(&state, tenant, &number).await? {
+    for (id, _) in deliveries {
         erased.webhook_deliveries +=
             sqlx::query("DELETE FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.as_str())

@@ -1,6 +1,7 @@
 //! Media streams: `POST /v1/media-stream/tokens` makes the token a Twilio
-//! `<Stream>` carries to `/v1/media-stream` (the WebSocket itself is served
-//! by [`crate::media_stream`]; OpenAPI does not describe WebSockets).
+//! `<Stream>` carries to `GET /v1/media-stream` (the WebSocket itself is
+//! served by [`crate::media_stream`]; the document describes its handshake:
+//! 101, or the 4xx it answers before upgrading).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +16,9 @@ use crate::flow_store;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_stream_token))
+    OpenApiRouter::new()
+        .routes(routes!(create_stream_token))
+        .routes(routes!(crate::media_stream::upgrade))
 }
 
 /// Tokens live 30 days unless asked otherwise, at most a year: TwiML that

@@ -70,17 +70,29 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(media::router())
         .merge(webhooks::router())
         .merge(data::router())
+        .routes(utoipa_axum::routes!(healthz))
         .split_for_parts();
     document_common_errors(&mut openapi);
     (router, openapi)
 }
 
+/// Whether the server is up: `ok`, without a key. For load balancers and
+/// process supervisors; it touches neither the database nor any tenant.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The server is up", body = String,
+               content_type = "text/plain", example = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
 /// Adds the failures every route can answer with to every operation, so the
-/// document is complete without repeating them on each handler: 401 and 429
-/// (authentication and rate limits) and 500 everywhere, 404 where the path
-/// names something, and the body failures (400, 413, 415, 422) where there
-/// is a body. A handler's own description of a status wins.
+/// document is complete without repeating them on each handler: 401, 403
+/// and 429 (authentication, scopes and rate limits) on every route that
+/// takes a key, 500 everywhere, 404 where the path names something, and the
+/// body failures (400, 413, 415, 422) where there is a body. A handler's own
+/// description of a status wins.
 fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let error = |description: &str| {
         ResponseBuilder::new()
@@ -108,11 +120,17 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
                 ps.iter()
                     .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))
             });
-            let mut common = vec![
-                ("401", "No key, or an unknown or revoked key"),
-                ("429", "Rate-limited; see `Retry-After`"),
-                ("500", "Internal error; the server log has the details"),
-            ];
+            // `security: [{}]`: the route takes no key (`/healthz`, the
+            // media-stream WebSocket), so it has no key to refuse or limit.
+            let keyless = operation
+                .security
+                .as_ref()
+                .is_some_and(|s| s.contains(&SecurityRequirement::default()));
+            let mut common = vec![("500", "Internal error; the server log has the details")];
+            if !keyless {
+                common.push(("401", "No key, or an unknown or revoked key"));
+                common.push(("429", "Rate-limited; see `Retry-After`"));
+            }
             if has_params {
                 common.push(("400", "A path parameter is malformed"));
                 common.push(("404", "Not found (or another tenant's)"));
@@ -126,7 +144,9 @@ fn document_common_errors(openapi: &mut utoipa::openapi::OpenApi) {
                 common.push(("415", "The body is not `application/json`"));
                 common.push(("422", "The body has the wrong shape or invalid values"));
             }
-            common.push(("403", "The key lacks the scope this route needs"));
+            if !keyless {
+                common.push(("403", "The key lacks the scope this route needs"));
+            }
             for (status, description) in common {
                 operation
                     .responses
@@ -150,11 +170,6 @@ pub fn app(state: AppState) -> Router {
                 let openapi = openapi.clone();
                 async move { axum::Json((*openapi).clone()) }
             }),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route(
-            "/v1/media-stream",
-            axum::routing::get(crate::media_stream::upgrade),
         )
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {

@@ -18,9 +18,10 @@
 
 pub mod token;
 
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use switchyard_media::frame::SAMPLES_PER_FRAME;
 use switchyard_media::g711::Codec;
 use switchyard_media::leg::{
@@ -28,26 +29,55 @@ use switchyard_media::leg::{
 };
 use switchyard_media::twilio::{self, Inbound, MarkOutcome, MarkTracker};
 
+use crate::api::error::{ApiError, ApiQuery, ErrorBody};
 use crate::state::AppState;
 
 /// How long a stream may take to send `start` after connecting.
 const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The URL's query: a token may come here instead of `customParameters`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// The media-stream token (`POST /v1/media-stream/tokens`), when the
+    /// `start` message's `customParameters` does not carry it.
     token: Option<String>,
 }
 
 /// Bytes read from the socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
 
-/// The WebSocket route (mounted beside the API; not in the OpenAPI document).
+/// Opens a Twilio-compatible media stream (a WebSocket). The stream's
+/// tenant and flow come from its token, presented in the `start` message's
+/// `customParameters.token` or the URL's `token`, not from an API key; a
+/// missing, expired or forged token closes the socket with code 1008 before
+/// any audio is taken. A request that is not a WebSocket handshake is
+/// answered in the API's error format.
+#[utoipa::path(get, path = "/v1/media-stream", tag = "calls", params(StreamQuery),
+    security(()),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open; Twilio's `connected`, `start`, `media`, `dtmf`, `mark` and `stop` messages follow"),
+        (status = 400, body = ErrorBody, description = "Not a WebSocket handshake (`Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`), or a malformed query"),
+        (status = 426, body = ErrorBody, description = "The connection cannot be upgraded")))]
 pub async fn upgrade(
     State(state): State<AppState>,
-    Query(query): Query<StreamQuery>,
-    ws: WebSocketUpgrade,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                "websocket-required",
+                format!(
+                    "/v1/media-stream is a WebSocket for media streams: {}",
+                    rejection.body_text()
+                ),
+            )
+            .into_response();
+        }
+    };
     // Twilio's messages are small (a 20 ms `media` is about 400 bytes), and
     // tungstenite zero-fills its whole read buffer before every read: the
     // default 128 KiB buffer cost a memset of 128 KiB per frame per stream

@@ -971,6 +971,46 @@ async fn routes_map_numbers_and_sip_uris_to_one_tenants_flows(backend: Backend) 
 }
 both!(routes_map_numbers_and_sip_uris_to_one_tenants_flows);
 
+async fn listing_routes_needs_a_key_with_a_flows_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = server.get_without_key("/v1/routes", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_code(&body), "unauthorized");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "the message says how to send a key: {body}"
+    );
+    let (status, body) = server.get("/v1/routes", "sy_00000000_unknown").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid"),
+        "{body}"
+    );
+
+    let caller = server.key(&["calls:read", "plugins:write"]).await;
+    let (status, body) = server.get("/v1/routes", &caller).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(error_code(&body), "forbidden");
+    assert_eq!(
+        body["error"]["message"], "this key lacks the `flows:read` scope",
+        "{body}"
+    );
+    for scopes in [&["flows:read"][..], &["flows:write"]] {
+        let key = server.key(scopes).await;
+        let (status, routes) = server.get("/v1/routes", &key).await;
+        assert_eq!(status, StatusCode::OK, "{scopes:?}: {routes}");
+        assert_eq!(routes[0]["address"], "*", "{routes}");
+    }
+    server.stop().await;
+}
+both!(listing_routes_needs_a_key_with_a_flows_scope);
+
 async fn bindings_resolve_names_per_environment_and_seal_secrets(backend: Backend) {
     let server = TestServer::start(backend).await;
     let state = server.state();
@@ -1508,13 +1548,7 @@ both!(flow_push_and_pull_round_trip_a_directory);
 
 async fn every_flow_route_is_in_the_openapi_document(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let response = server
-        .client
-        .get(server.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let (status, openapi) = read(response).await;
+    let (status, openapi) = server.get_without_key("/v1/openapi.json", &[]).await;
     assert_eq!(status, StatusCode::OK);
     for (path, methods) in [
         ("/v1/flows", &["get", "post"][..]),

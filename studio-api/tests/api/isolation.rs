@@ -23,6 +23,10 @@ enum Expect {
     /// Works on the caller's own namespace (any status below 500); the
     /// first tenant's objects are checked unchanged at the end.
     OwnWrite,
+    /// A WebSocket that takes no key: a plain request is refused (400)
+    /// before any tenant is known. A stream's token names its tenant;
+    /// media_stream.rs shows another tenant's token reaches nothing.
+    Handshake,
 }
 
 /// The first tenant's objects.
@@ -209,6 +213,7 @@ fn expectation(method: &str, template: &str, owned: &Owned) -> (Expect, Option<V
         ("POST", "/v1/plugins") => (OwnWrite, Some(json!({}))),
         ("PUT", "/v1/tenant/retention") => (OwnWrite, Some(json!({"recordings_days": 1}))),
         ("PUT", "/v1/tenant/templates") => (OwnWrite, Some(json!({"templates": ["us-federal"]}))),
+        ("GET", "/v1/media-stream") => (Handshake, None),
         ("GET", t) if !t.contains('{') => (OwnView, None),
         (_, t) if t.contains('{') => (NotFound, None),
         _ => panic!("the isolation walk has no expectation for {method} {template}: add one"),
@@ -299,6 +304,14 @@ async fn another_tenant_sees_and_changes_nothing_on_any_route(backend: Backend) 
             }
             Expect::OwnWrite => {
                 assert!(status.as_u16() < 500, "{method} {path}: {status} {text}");
+            }
+            Expect::Handshake => {
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {text}");
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    body["error"]["code"], "websocket-required",
+                    "{method} {path}: {text}"
+                );
             }
         }
         // An error may echo what was asked; anything else of the first

@@ -245,6 +245,38 @@ async fn templates_and_retention_are_validated_and_audited(backend: Backend) {
 }
 both!(templates_and_retention_are_validated_and_audited);
 
+async fn tenant_settings_and_the_audit_log_are_for_admins_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server
+        .key(&["flows:write", "flows:read", "calls:read", "plugins:write"])
+        .await;
+    for path in ["/v1/tenant", "/v1/audit"] {
+        let (status, body) = server.get(path, &key).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(error_code(&body), "forbidden", "{path}");
+        assert_eq!(
+            body["error"]["message"], "this key lacks the `admin` scope",
+            "{path}: {body}"
+        );
+    }
+    // An admin key reads both.
+    let (status, tenant) = server.get("/v1/tenant", &server.admin).await;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    assert!(tenant["templates"].is_array(), "{tenant}");
+    let (status, audit) = server.get("/v1/audit", &server.admin).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "key.created"),
+        "{audit}"
+    );
+    server.stop().await;
+}
+both!(tenant_settings_and_the_audit_log_are_for_admins_only);
+
 async fn failed_authentication_is_rate_limited_per_source(backend: Backend) {
     let server = TestServer::start_with(backend, |o| o.auth_failure_rate = 5).await;
     for _ in 0..5 {
@@ -291,7 +323,24 @@ async fn a_key_over_its_request_rate_gets_429(backend: Backend) {
         }
     }
     let response = limited.expect("the key was limited");
-    assert!(response.headers().contains_key("retry-after"));
+    // Two requests a second: the next one is allowed within a second, and
+    // Retry-After says so in whole seconds (never 0).
+    let retry_after = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(retry_after, "1");
+    let (_, body) = crate::support::read(response).await;
+    assert_eq!(error_code(&body), "rate-limited");
+    assert_eq!(
+        body["error"]["message"],
+        format!("this key is over its request rate; retry in {retry_after} s"),
+        "{body}"
+    );
+    // After the wait it is served again.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, body) = server.get("/v1/keys", &server.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     server.stop().await;
 }
 both!(a_key_over_its_request_rate_gets_429);

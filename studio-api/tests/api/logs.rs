@@ -3,73 +3,31 @@
 //! in which the caller reads out a card number, a simulation, failures), and
 //! then its whole log is searched for every secret it was given or made.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both;
-use crate::support::{Backend, fresh_postgres_database, read};
+use crate::support::{Backend, ServeProcess, fresh_postgres_database};
 
 async fn the_log_of_a_full_run_holds_no_secret(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("server.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-            "--dev",
-            "--allow-net",
-            "127.0.0.1/32",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "debug")
-        .env_remove("SWITCHYARD_MASTER_KEY")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap());
     let database_url = if backend == Backend::Postgres {
-        let url = fresh_postgres_database().await;
-        command.args(["--database-url", &url]);
-        Some(url)
+        Some(fresh_postgres_database().await)
     } else {
         None
     };
-    let mut child = command.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let (mut base, mut admin) = (String::new(), String::new());
-    let mut line = String::new();
-    while admin.is_empty() {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the server stopped before printing its admin key"
-        );
-        if let Some(rest) = line.strip_prefix("switchyard serve: listening on ") {
-            base = rest.split_whitespace().next().unwrap().to_owned();
-        }
-        if let Some(key) = line.strip_prefix("admin key: ") {
-            admin = key.trim().to_owned();
-        }
-    }
-    let client = reqwest::Client::new();
+    let mut command =
+        ServeProcess::command(&dir.path().join("data"), database_url.as_deref(), &log_path);
+    command
+        .args(["--dev", "--allow-net", "127.0.0.1/32"])
+        .env("RUST_LOG", "debug");
+    let server = ServeProcess::spawn(command);
+    let admin = server.admin.clone().expect("a first start");
     let send = async |method: &str, path: &str, key: &str, body: Option<serde_json::Value>| {
-        let mut request = client
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{base}{path}"),
-            )
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        read(request.send().await.unwrap()).await
+        server.call(method, path, key, body).await
     };
 
     let (status, created) = send(
@@ -153,12 +111,7 @@ async fn the_log_of_a_full_run_holds_no_secret(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // SIGTERM: the graceful path.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = server.stop();
     assert!(exit.success(), "serve exits cleanly on SIGTERM: {exit:?}");
 
     let log = std::fs::read_to_string(&log_path).unwrap();

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::both;
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, TestServer, error_code};
 
 pub const NUMBER: &str = "+15005550006";
 pub const GREETING: &str = "Thanks for calling Acme.";
@@ -514,6 +514,60 @@ async fn streams_without_a_valid_token_are_closed_before_any_audio(backend: Back
         assert!(Instant::now() < deadline, "{calls:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+both!(stream_tokens_refuse_bad_requests_naming_the_field);
+async fn stream_tokens_refuse_bad_requests_naming_the_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tokens = "/v1/media-stream/tokens";
+    for (body, pointer, says) in [
+        (json!({"to": ""}), "/to", "1 to 200 printable characters"),
+        (json!({"to": "  "}), "/to", "1 to 200 printable characters"),
+        (
+            json!({"to": "+1800\u{7}5550199"}),
+            "/to",
+            "1 to 200 printable characters",
+        ),
+        (
+            json!({"to": "x".repeat(201)}),
+            "/to",
+            "1 to 200 printable characters",
+        ),
+        (
+            json!({"to": NUMBER, "ttl_seconds": 0}),
+            "/ttl_seconds",
+            "a lifetime is 1 to 31622400 seconds",
+        ),
+        (
+            json!({"to": NUMBER, "ttl_seconds": 366 * 86_400 + 1}),
+            "/ttl_seconds",
+            "a lifetime is 1 to 31622400 seconds",
+        ),
+        (
+            json!({"to": NUMBER, "ttl_seconds": "soon"}),
+            "/ttl_seconds",
+            "invalid type",
+        ),
+        (json!({"to": 18005550199u64}), "/to", "invalid type"),
+    ] {
+        let (status, error) = server.post(tokens, &server.admin, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {error}");
+        assert_eq!(error_code(&error), "invalid", "{body}");
+        assert_eq!(error["error"]["pointer"], pointer, "{body}: {error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {error}"
+        );
+    }
+    let key = server.key(&["flows:write", "calls:read"]).await;
+    let (status, error) = server.post(tokens, &key, json!({"to": NUMBER})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    assert_eq!(error_code(&error), "forbidden");
+    assert_eq!(
+        error["error"]["message"], "this key lacks the `admin` scope",
+        "{error}"
+    );
+    server.stop().await;
 }
 
 both!(garbage_on_the_socket_gets_a_close_with_a_reason);

@@ -112,13 +112,7 @@ impl TestServer {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        read(response).await
+        send(&self.client, method, &self.url(path), key, body).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
@@ -135,6 +129,19 @@ impl TestServer {
 
     pub async fn delete(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call("DELETE", path, key, None).await
+    }
+
+    /// `GET path` without a key, with `headers`; the status and JSON body.
+    pub async fn get_without_key(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.unwrap()).await
     }
 
     /// A key of a second, separate tenant (made directly in the database, as
@@ -182,6 +189,23 @@ impl TestServer {
             server.shutdown().await.unwrap();
         }
     }
+}
+
+/// Sends `method url` with `key` and an optional JSON body; returns the
+/// status and the JSON body (`Null` when empty).
+pub async fn send(
+    client: &reqwest::Client,
+    method: &str,
+    url: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = client.request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    read(request.send().await.unwrap()).await
 }
 
 /// Status and JSON body of a response.
@@ -235,31 +259,37 @@ macro_rules! both {
 /// A text-channel call from `from` to the bundled receptionist, in which the
 /// caller says `words`, then hangs up. Returns the call id.
 pub async fn call_saying(server: &TestServer, from: &str, words: &str) -> String {
-    let (status, started) = server
-        .post(
-            "/v1/calls",
-            &server.admin,
-            serde_json::json!({"from": from, "to": "+18005550199", "clock": "virtual"}),
-        )
-        .await;
+    call_saying_at(&server.client, &server.base, &server.admin, from, words).await
+}
+
+/// [`call_saying`] on the server at `base`, with `key`.
+pub async fn call_saying_at(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    from: &str,
+    words: &str,
+) -> String {
+    let (status, started) = send(
+        client,
+        "POST",
+        &format!("{base}/v1/calls"),
+        key,
+        Some(serde_json::json!({"from": from, "to": "+18005550199", "clock": "virtual"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
-    let (status, turn) = server
-        .post(
-            &format!("/v1/calls/{id}/input"),
-            &server.admin,
-            serde_json::json!({"says": words}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{turn}");
-    let (status, turn) = server
-        .post(
-            &format!("/v1/calls/{id}/input"),
-            &server.admin,
-            serde_json::json!({"hangup": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{turn}");
+    let input = format!("{base}/v1/calls/{id}/input");
+    let mut turn = Value::Null;
+    for body in [
+        serde_json::json!({"says": words}),
+        serde_json::json!({"hangup": true}),
+    ] {
+        let status;
+        (status, turn) = send(client, "POST", &input, key, Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{turn}");
+    }
     assert_eq!(turn["status"], "ended", "{turn}");
     id
 }
@@ -299,4 +329,168 @@ pub async fn tenant_of(server: &TestServer, key: &str) -> switchyard_studio_api:
         .unwrap()
         .expect("a valid key")
         .tenant
+}
+
+/// The built `switchyard serve` as a process of its own (for what only a
+/// process shows: its output, its log, its environment, a SIGTERM).
+pub struct ServeProcess {
+    child: std::process::Child,
+    /// Kept open: the server prints again when it shuts down.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The admin key, when this start created the bootstrap tenant.
+    pub admin: Option<String>,
+}
+
+impl ServeProcess {
+    /// `switchyard serve` on `data_dir` (and `database_url`, if any), HTTP
+    /// and SIP on free ports, its log to `log`, and neither a master key nor
+    /// a database URL from the test's environment; add flags and variables,
+    /// then [`ServeProcess::spawn`].
+    pub fn command(
+        data_dir: &std::path::Path,
+        database_url: Option<&str>,
+        log: &std::path::Path,
+    ) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("SWITCHYARD_MASTER_KEY")
+            .env_remove("SWITCHYARD_DATABASE_URL")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        command
+    }
+
+    /// Starts `command` (from [`ServeProcess::command`]) and reads what it
+    /// prints until it answers SIP, its last line at start.
+    pub fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead;
+        let mut child = command.spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (mut base, mut admin, mut printed) = (String::new(), None, Vec::new());
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the server stopped at start; it printed {printed:?}"
+            );
+            let line = line.trim_end().to_owned();
+            if let Some(rest) = line.strip_prefix("switchyard serve: listening on ") {
+                base = rest.split_whitespace().next().unwrap().to_owned();
+            }
+            if let Some(key) = line.strip_prefix("admin key: ") {
+                admin = Some(key.to_owned());
+            }
+            let last = line.starts_with("SIP: ");
+            printed.push(line);
+            if last {
+                break;
+            }
+        }
+        Self {
+            child,
+            _stdout: stdout,
+            base,
+            client: reqwest::Client::new(),
+            admin,
+        }
+    }
+
+    /// Sends a request, as [`TestServer::call`] does.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        send(
+            &self.client,
+            method,
+            &format!("{}{path}", self.base),
+            key,
+            body,
+        )
+        .await
+    }
+
+    /// SIGTERM, the graceful path; waits for the process to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Asserts that no file under `dir` holds any of `needles`, byte for byte
+/// (SQLite's main file and WAL, sealed recordings, keys).
+pub fn assert_absent_from_files(dir: &std::path::Path, needles: &[&str]) {
+    for file in walk(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "`{needle}` in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Asserts that no row of any table of the PostgreSQL database at `url`
+/// holds any of `needles`, in its text or, since `BYTEA` renders as hex in
+/// a row's text, in hex.
+pub async fn assert_absent_from_postgres(url: &str, needles: &[&str]) {
+    let pg = sqlx::PgPool::connect(url).await.unwrap();
+    let tables: Vec<(String,)> =
+        sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&pg)
+            .await
+            .unwrap();
+    assert!(tables.len() >= 10, "{tables:?}");
+    for (table,) in tables {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM \"{table}\" t"
+        )))
+        .fetch_all(&pg)
+        .await
+        .unwrap();
+        for needle in needles {
+            let hex = hex::encode(needle);
+            assert!(
+                rows.iter()
+                    .all(|(r,)| !r.contains(needle) && !r.contains(&hex)),
+                "`{needle}` in table {table}"
+            );
+        }
+    }
+    pg.close().await;
 }

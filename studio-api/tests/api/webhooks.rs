@@ -72,11 +72,11 @@ fn unix_now() -> u64 {
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     method: Method,
     path: String,
     headers: HeaderMap,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Hit {
@@ -93,7 +93,7 @@ type Answer = Arc<dyn Fn(usize, &Hit) -> Response + Send + Sync>;
 
 /// An HTTP server on `ip` (port chosen by the OS) that records every
 /// request and answers with `answer(number of earlier requests, request)`.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
@@ -133,15 +133,15 @@ impl Receiver {
     }
 
     /// Answers every request with 200 and `{"ok": true}`.
-    async fn ok(ip: &str) -> Self {
+    pub(crate) async fn ok(ip: &str) -> Self {
         Self::start(ip, |_, _| axum::Json(json!({"ok": true})).into_response()).await
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 }
@@ -157,7 +157,7 @@ fn redirect_to(location: String) -> impl Fn(usize, &Hit) -> Response + Send + Sy
 }
 
 /// Creates a webhook; returns its id and secret.
-async fn create(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn create(server: &TestServer, url: &str, events: &[&str]) -> (String, String) {
     let (status, body) = server
         .post(
             "/v1/webhooks",
@@ -172,7 +172,7 @@ async fn create(server: &TestServer, url: &str, events: &[&str]) -> (String, Str
     )
 }
 
-async fn deliveries(server: &TestServer, webhook: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(server: &TestServer, webhook: &str) -> Vec<Value> {
     let (status, log) = server
         .get(&format!("/v1/webhooks/{webhook}/deliveries"), &server.admin)
         .await;
@@ -182,7 +182,7 @@ async fn deliveries(server: &TestServer, webhook: &str) -> Vec<Value> {
 
 /// Waits until the webhook's log holds `count` deliveries that are no
 /// longer pending; returns the log.
-async fn settled(server: &TestServer, webhook: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn settled(server: &TestServer, webhook: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let log = deliveries(server, webhook).await;
@@ -209,7 +209,7 @@ async fn ping(server: &TestServer, webhook: &str) -> Value {
     delivery
 }
 
-fn loopback_allowed(options: &mut ServeOptions) {
+pub(crate) fn loopback_allowed(options: &mut ServeOptions) {
     options.dev = true;
     options.allow_net = vec!["127.0.0.0/8".parse().unwrap()];
     options.webhook_backoff_ms = 50;
@@ -475,6 +475,86 @@ async fn a_failing_receiver_gets_the_delivery_on_the_third_attempt(backend: Back
     server.stop().await;
 }
 both!(a_failing_receiver_gets_the_delivery_on_the_third_attempt);
+
+async fn retries_are_spaced_by_a_doubling_backoff(backend: Backend) {
+    // The base delay is loopback_allowed's 50 ms: 50, 100, 200, 400 ms
+    // nominal, each up to a quarter more.
+    let base = 50;
+    let server = TestServer::start_with(backend, |options| {
+        loopback_allowed(options);
+        options.webhook_max_attempts = 5;
+    })
+    .await;
+    let down = Receiver::start("127.0.0.1", |_, _| {
+        AxumStatus::SERVICE_UNAVAILABLE.into_response()
+    })
+    .await;
+    let (id, _) = create(&server, &down.url("/"), &["call.started"]).await;
+    let tenant = tenant_of(&server, &server.admin).await;
+    emit(
+        server.state(),
+        &tenant,
+        "call.started",
+        json!({"call_id": "call_9"}),
+    )
+    .await
+    .unwrap();
+
+    // The delivery log after each attempt: `updated_at` is when it ended,
+    // `next_attempt_at` when the next one is due. (While an attempt runs,
+    // the due time is its lease, a minute or more out: not recorded.)
+    let mut finished: std::collections::BTreeMap<i64, (i64, Option<i64>)> = Default::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = deliveries(&server, &id).await;
+        let delivery = &log[0];
+        let attempts = delivery["attempts"].as_i64().unwrap();
+        let updated = delivery["updated_at"].as_i64().unwrap();
+        let next = delivery["next_attempt_at"].as_i64();
+        let done = delivery["status"] == "failed";
+        if attempts > 0 && (done || next.is_some_and(|next| next - updated < 30_000)) {
+            finished.entry(attempts).or_insert((updated, next));
+        }
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still pending: {delivery}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        finished.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "every attempt seen in the log: {finished:?}"
+    );
+    assert_eq!(down.hits().len(), 5);
+    assert_eq!(finished[&5].1, None, "no attempt after the last");
+
+    let mut gaps = Vec::new();
+    for attempt in 1..5 {
+        let nominal = base << (attempt - 1);
+        let (ended, next) = finished[&attempt];
+        // As scheduled: the nominal delay, plus up to a quarter (the two
+        // clock readings may be a few ms apart).
+        let scheduled = next.unwrap() - ended;
+        assert!(
+            (nominal - 5..=nominal + nominal / 4).contains(&scheduled),
+            "attempt {attempt}: next due {scheduled} ms after it, nominal {nominal}: {finished:?}"
+        );
+        // As it happened: the next attempt ended no earlier than it was due.
+        let gap = finished[&(attempt + 1)].0 - ended;
+        assert!(
+            gap >= scheduled - 5,
+            "attempt {attempt}: next one {gap} ms later, due after {scheduled}: {finished:?}"
+        );
+        gaps.push(gap);
+    }
+    assert!(
+        gaps.windows(2).all(|w| w[1] > w[0]),
+        "each gap between attempts grows: {gaps:?}"
+    );
+    server.stop().await;
+}
+both!(retries_are_spaced_by_a_doubling_backoff);
 
 async fn loopback_receivers_are_refused_unless_the_operator_allows_them(backend: Backend) {
     let receiver = Receiver::ok("127.0.0.1").await;
