@@ -286,22 +286,42 @@ async fn deliveries_arrive_signed_and_verify_with_the_documented_code(backend: B
 
     // The documented check refuses a changed body, another secret, a stale
     // or future timestamp, and a header without a timestamp.
+    // Staleness is measured from the signature's own `t`: the clock may have
+    // passed a second boundary since the delivery.
+    let sent: u64 = signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .expect("t= first");
     let mut tampered = hit.body.clone();
     tampered[10] ^= 1;
     assert_eq!(
         verify_switchyard_signature(&secret, signature, &tampered, unix_now()),
         Err("no matching signature")
     );
+    // The Python snippet in the docs agrees on this real delivery.
+    assert_eq!(
+        documented_python_verifier(&secret, signature, &hit.body),
+        "ok"
+    );
+    assert_eq!(
+        documented_python_verifier(&secret, signature, &tampered),
+        "no matching signature"
+    );
+    assert_eq!(
+        documented_python_verifier("whsec_other", signature, &hit.body),
+        "no matching signature"
+    );
     assert_eq!(
         verify_switchyard_signature("whsec_other", signature, &hit.body, unix_now()),
         Err("no matching signature")
     );
     assert_eq!(
-        verify_switchyard_signature(&secret, signature, &hit.body, unix_now() + 301),
+        verify_switchyard_signature(&secret, signature, &hit.body, sent + 301),
         Err("timestamp too old or in the future")
     );
     assert_eq!(
-        verify_switchyard_signature(&secret, signature, &hit.body, unix_now() - 301),
+        verify_switchyard_signature(&secret, signature, &hit.body, sent - 301),
         Err("timestamp too old or in the future")
     );
     let without_t = signature.split(',').nth(1).unwrap();
@@ -1218,6 +1238,37 @@ fn the_documented_rust_verifier_is_the_one_tested() {
         include_str!("webhooks.rs").contains(snippet),
         "the Rust snippet in docs/webhooks.md differs from the verifier in this file"
     );
+}
+
+/// Runs the Python snippet of docs/webhooks.md, as written, on one
+/// delivery; returns "ok" or the `ValueError` it raised.
+fn documented_python_verifier(secret: &str, header: &str, body: &[u8]) -> String {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/webhooks.md"),
+    )
+    .unwrap();
+    let start = docs.find("```python\n").expect("a Python snippet") + "```python\n".len();
+    let snippet = &docs[start..start + docs[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body");
+    std::fs::write(&body_path, body).unwrap();
+    let script = format!(
+        "{snippet}\nimport os, sys\ntry:\n    verify_switchyard_signature(os.environ['SECRET'], os.environ['HEADER'], open(sys.argv[1], 'rb').read())\n    print('ok')\nexcept ValueError as e:\n    print(e)\n"
+    );
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&body_path)
+        .env("SECRET", secret)
+        .env("HEADER", header)
+        .output()
+        .expect("python3 runs (the test command installs it for schemathesis)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// Binds `name` in `staging` through the API.
