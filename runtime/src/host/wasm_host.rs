@@ -311,10 +311,9 @@ impl ResourceLimiter for StepState {
 fn guest_bytes(caller: &Caller<'_, StepState>, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
     // The memory was stored when the step began: looking the export up by
     // name here would hash the name on every host call.
-    let memory = caller
-        .data()
-        .memory
-        .ok_or_else(|| wasmtime::format_err!("guest has no memory export"))?;
+    let memory = caller.data().memory.ok_or_else(|| {
+        wasmtime::format_err!("host function called before the step began (from a start function?)")
+    })?;
     let start = ptr as u32 as usize;
     let end = start.checked_add(len as u32 as usize);
     let data = memory.data(caller);
