@@ -11,11 +11,14 @@
 //! [`SpeechError::Unsupported`] rather than answered with noise.
 //!
 //! Each utterance runs Debian 12's `pocketsphinx_continuous` (0.8+5prealpha)
-//! once: `-infile utterance.wav -jsgf grammar.gram -dict grammar.dict`, in a
+//! once: `-infile utterance.wav -fsg grammar.fsg -dict grammar.dict`, in a
 //! temporary directory removed afterwards. The dictionary passed holds only
 //! the grammar's words (copied from the model's 134,000-word dictionary,
-//! which is read once per adapter): that cuts a run from about 400 ms to
-//! about 60 ms, nearly all of it the model loading.
+//! which is read once per adapter): on a 2-core machine that cuts a run of
+//! a 3-word grammar from about 150 ms to about 25 ms, most of it the
+//! model loading. The garbage model that turns unrelated speech into a
+//! no-match (see [`Pocketsphinx`]) about doubles that: 48 ms for a word,
+//! 80 ms for a sentence (26 and 37 ms without it).
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -49,6 +52,12 @@ pub struct PocketsphinxSettings {
     pub language: String,
     /// How long one recognition may take before pocketsphinx is killed.
     pub timeout_ms: u64,
+    /// Whether speech that is none of the expected words comes back as a
+    /// no-match (the default), through a garbage model of common English
+    /// words in the grammar. `false` restores the plain grammar, which
+    /// forces every utterance onto one of the expected words (see
+    /// [`Pocketsphinx`] for what each costs).
+    pub reject_out_of_grammar: bool,
 }
 
 impl Default for PocketsphinxSettings {
@@ -60,6 +69,7 @@ impl Default for PocketsphinxSettings {
             dictionary: "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict".into(),
             language: "en".into(),
             timeout_ms: 20_000,
+            reject_out_of_grammar: true,
         }
     }
 }
@@ -74,14 +84,67 @@ impl Default for PocketsphinxSettings {
 /// no-match. pocketsphinx gives no useful confidence for a grammar search,
 /// so `confidence` is `None`.
 ///
+/// # Speech that is none of the expected words
+///
+/// A grammar of only the expected words forces every utterance onto one of
+/// them: "banana" or "I would like to talk to a human being please" at a
+/// `sales | support | billing` menu came back as one of the three, so the
+/// caller was routed instead of hearing the menu's no-match. So the
+/// grammar also holds a garbage model: any one of up to about a hundred
+/// common English words (`GARBAGE_WORDS`, less those of under three
+/// phones and those that sound like an expected word, see `confusable`),
+/// optionally followed by any number of the thirty most frequent. When the
+/// garbage wins, the transcript is empty. It must win by a margin (the
+/// probability on its last transition, 10⁻⁶ after one word, 10⁻¹³ after
+/// several), or it would take expected words too: the model hears
+/// narrowband audio poorly, and garbage words chained freely outscored
+/// the right menu word for most clips. The search beams are widened to
+/// 10⁻⁸⁰ so that the expected phrases survive within that margin.
+///
+/// Measured with `cargo run --release -p switchyard-speech --example
+/// pocketsphinx_accuracy -- rejection`: six espeak-ng voices at 140, 175
+/// and 210 words a minute, so 54 and 216 menu words; unrelated speech at
+/// both menus, in the set the margins were tuned on and in a held-out set
+/// never used for tuning; latency is the median wall time of one
+/// recognition on a 2-core machine:
+///
+/// | | plain grammar | with the garbage model (default) |
+/// |---|---|---|
+/// | menu words heard, 3-word menu | 50/54 (4 wrong) | 48/54 (3 wrong, 3 no-match) |
+/// | menu words heard, 12-word menu | 182/216 (34 wrong) | 182/216 (30 wrong, 4 no-match) |
+/// | 24 unrelated words × 18 → no-match, 3 / 12-word menu | 6 / 5 of 432 | 410 (95%) / 239 (55%) |
+/// | 5 unrelated sentences × 18 → no-match, 3 / 12-word menu | 0 / 0 of 90 | 90 / 77 |
+/// | held out: 22 words × 18 → no-match, 3 / 12-word menu | 1 / 0 of 396 | 368 (93%) / 162 (41%) |
+/// | held out: 5 sentences × 18 → no-match, 3 / 12-word menu | 0 / 0 of 90 | 90 / 85 |
+/// | latency, a word / a sentence | 26 / 37 ms | 48 / 80 ms |
+///
+/// The more words a menu expects, the more unrelated speech lands close to
+/// one of them, so rejection is weaker on long menus. A steady hum is
+/// still a no-match, as it was before. The alternatives, measured on the
+/// same kind of clips (pocketsphinx 0.8's options), did worse:
+///
+/// - a free phone loop as the garbage rejected almost everything, but kept
+///   at best 15 of 18 and 51 of 72 menu words, and took twice as long;
+/// - the acoustic score against a second, phone-loop pass (two processes;
+///   pocketsphinx prints no confidence for a grammar search): with every
+///   menu word kept it rejected 81 and 48 of 174 unrelated utterances;
+/// - keyword spotting (`-kws`) heard at most 3 of 18 menu words at any
+///   threshold from 10⁻⁵ to 10⁻³⁰;
+/// - the model's own `[SPEECH]` noise word as the garbage never won;
+/// - the garbage words alone, one per utterance: about 10 ms cheaper, but
+///   fewer words and far fewer sentences (82 and 46 of 90) rejected.
+///
+/// Setting [`PocketsphinxSettings::reject_out_of_grammar`] to `false`
+/// restores the plain grammar.
+///
 /// # Telephone audio on a wideband model
 ///
 /// The only English model Debian ships is trained on 16 kHz speech, and a
 /// caller's audio is 8 kHz. Three things bridge the gap, each measured
-/// with `cargo run -p switchyard-speech --example pocketsphinx_accuracy`
-/// (six espeak-ng voices saying twelve menu words, taken to 8 kHz by the
-/// media core's resampler, recognised against a 3-word and a 12-word
-/// grammar):
+/// with `cargo run --release -p switchyard-speech --example
+/// pocketsphinx_accuracy -- accuracy` (six espeak-ng voices saying twelve
+/// menu words, taken to 8 kHz by the media core's resampler, recognised
+/// against a 3-word and a 12-word grammar):
 ///
 /// | pipeline | 3 words | 12 words |
 /// |---|---|---|
@@ -89,8 +152,10 @@ impl Default for PocketsphinxSettings {
 /// | zero-insertion upsampling ([`upsample_for_wideband_model`]) | 11/18 | 44/72 |
 /// | + dither, no filler words, no noise removal | 17/18 | 56/72 |
 /// | &nbsp;&nbsp;the same, 300 ms of low noise around the word | 17/18 | 27/72 |
-/// | + leading and trailing silence trimmed (this adapter) | 17/18 | 61/72 |
+/// | + leading and trailing silence trimmed | 17/18 | 61/72 |
 /// | &nbsp;&nbsp;the same, 300 ms of low noise around the word | 17/18 | 67/72 |
+/// | + the garbage model (this adapter, see above) | 16/18 | 62/72 |
+/// | &nbsp;&nbsp;the same, 300 ms of low noise around the word | 16/18 | 66/72 |
 /// | the original 16 kHz audio, for reference | 18/18 | 56/72 |
 ///
 /// The trimming matters because a voice-activity detector hands over the
@@ -159,7 +224,7 @@ impl Pocketsphinx {
             });
         }
         let dictionary = self.dictionary().await?;
-        let grammar = Grammar::build(expected, &dictionary);
+        let grammar = Grammar::build(expected, &dictionary, self.settings.reject_out_of_grammar);
         if grammar.phrases.is_empty() {
             return Err(SpeechError::Unsupported {
                 provider: PROVIDER,
@@ -179,23 +244,23 @@ impl Pocketsphinx {
             .tempdir()
             .map_err(|e| io_error("cannot make a temporary directory", &e))?;
         let wav_path = dir.path().join("utterance.wav");
-        let jsgf_path = dir.path().join("grammar.gram");
+        let fsg_path = dir.path().join("grammar.fsg");
         let dict_path = dir.path().join("grammar.dict");
         tokio::fs::write(&wav_path, wav)
             .await
             .map_err(|e| io_error("cannot write the utterance", &e))?;
-        tokio::fs::write(&jsgf_path, &grammar.jsgf)
+        tokio::fs::write(&fsg_path, &grammar.fsg)
             .await
             .map_err(|e| io_error("cannot write the grammar", &e))?;
         tokio::fs::write(&dict_path, &grammar.dictionary)
             .await
             .map_err(|e| io_error("cannot write the dictionary", &e))?;
 
-        let args: [&OsStr; 18] = [
+        let mut args: Vec<&OsStr> = vec![
             "-infile".as_ref(),
             wav_path.as_os_str(),
-            "-jsgf".as_ref(),
-            jsgf_path.as_os_str(),
+            "-fsg".as_ref(),
+            fsg_path.as_os_str(),
             "-dict".as_ref(),
             dict_path.as_os_str(),
             "-hmm".as_ref(),
@@ -218,6 +283,11 @@ impl Pocketsphinx {
             // still show in the exit status.
             "/dev/null".as_ref(),
         ];
+        if !grammar.garbage.is_empty() {
+            for beam in ["-beam", "-pbeam", "-wbeam"] {
+                args.extend([OsStr::new(beam), OsStr::new(GARBAGE_BEAM)]);
+            }
+        }
         let output = process::run(
             PROVIDER,
             &self.settings.program,
@@ -264,11 +334,17 @@ impl Stt for Pocketsphinx {
 }
 
 /// What `pocketsphinx_continuous` printed: one hypothesis line per
-/// utterance it found; several are joined, filler tokens dropped.
+/// utterance it found; several are joined, filler tokens and garbage words
+/// dropped (so garbage alone is a no-match).
 fn hypothesis(stdout: &str) -> String {
     stdout
         .split_whitespace()
-        .filter(|w| !w.starts_with('<') && !w.starts_with('[') && !w.starts_with('+'))
+        .filter(|w| {
+            !w.starts_with('<')
+                && !w.starts_with('[')
+                && !w.starts_with('+')
+                && !w.starts_with(GARBAGE_PREFIX)
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -356,8 +432,217 @@ impl Dictionary {
     }
 }
 
-/// A JSGF grammar of the expected phrases and the dictionary lines they
-/// need.
+/// Common English words, the most frequent first: the garbage model's
+/// vocabulary (see [`Pocketsphinx`]).
+///
+/// Edward Fry's hundred most frequent words, then words callers say at a
+/// menu that is not listening for them (fillers, politeness, "speak to a
+/// person"). Words of fewer than [`GARBAGE_MIN_PHONES`] phones are left out
+/// when the grammar is built, and so is any word that sounds like one of
+/// the expected words ([`confusable`]), so a menu that expects `one` or
+/// `card` still hears them. None of the unrelated words the accuracy
+/// example says is in this list, so it measures the garbage model on words
+/// it does not hold (its sentences share a few, as real ones would).
+const GARBAGE_WORDS: [&str; 161] = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "you",
+    "that",
+    "it",
+    "he",
+    "was",
+    "for",
+    "on",
+    "are",
+    "as",
+    "with",
+    "his",
+    "they",
+    "i",
+    "at",
+    "be",
+    "this",
+    "have",
+    "from",
+    "or",
+    "one",
+    "had",
+    "by",
+    "word",
+    "but",
+    "not",
+    "what",
+    "all",
+    "were",
+    "we",
+    "when",
+    "your",
+    "can",
+    "said",
+    "there",
+    "use",
+    "an",
+    "each",
+    "which",
+    "she",
+    "do",
+    "how",
+    "their",
+    "if",
+    "will",
+    "up",
+    "other",
+    "about",
+    "out",
+    "many",
+    "then",
+    "them",
+    "these",
+    "so",
+    "some",
+    "her",
+    "would",
+    "make",
+    "like",
+    "him",
+    "into",
+    "time",
+    "has",
+    "look",
+    "two",
+    "more",
+    "write",
+    "go",
+    "see",
+    "number",
+    "way",
+    "could",
+    "people",
+    "my",
+    "than",
+    "first",
+    "been",
+    "call",
+    "who",
+    "oil",
+    "its",
+    "now",
+    "find",
+    "long",
+    "down",
+    "day",
+    "did",
+    "get",
+    "come",
+    "made",
+    "may",
+    "part",
+    "uh",
+    "um",
+    "hmm",
+    "oh",
+    "okay",
+    "well",
+    "just",
+    "thanks",
+    "please",
+    "thank",
+    "hi",
+    "hey",
+    "right",
+    "good",
+    "want",
+    "need",
+    "talk",
+    "speak",
+    "person",
+    "somebody",
+    "someone",
+    "maybe",
+    "sure",
+    "really",
+    "know",
+    "think",
+    "mean",
+    "because",
+    "where",
+    "why",
+    "something",
+    "thing",
+    "things",
+    "back",
+    "over",
+    "again",
+    "still",
+    "here",
+    "only",
+    "very",
+    "much",
+    "little",
+    "big",
+    "bad",
+    "new",
+    "old",
+    "great",
+    "give",
+    "take",
+    "tell",
+    "ask",
+    "work",
+    "home",
+    "money",
+    "card",
+    "phone",
+    "check",
+    "pay",
+    "open",
+    "close",
+    "stop",
+    "start",
+    "wait",
+    "hold",
+];
+
+/// Garbage words shorter than this many phones are left out: a word of one
+/// or two phones, stretched, matches part of almost anything, and two of
+/// them in a row outscored whole menu words.
+const GARBAGE_MIN_PHONES: usize = 3;
+
+/// How many garbage words (the most frequent kept) may follow the first
+/// one, so that a sentence is garbage too. Each of them multiplies the
+/// search's work, which is why this is not the whole list: 30 cost about
+/// 25 ms of CPU per recognition over the single-word garbage; 10 cost a
+/// quarter of that, but let more than twice as many sentences through (33
+/// against 13 of 180).
+const GARBAGE_LOOP_WORDS: usize = 30;
+
+/// Garbage words carry this prefix in the grammar and dictionary: it has a
+/// character no sanitised expected word can have, and the hypothesis
+/// drops every word that starts with it.
+const GARBAGE_PREFIX: &str = "garbage_";
+
+/// The probability of the transition that ends an utterance heard as one
+/// garbage word, and as several. These are the rejection thresholds: an
+/// utterance is a no-match only when garbage beats the best expected
+/// phrase by this much (scaled by the language weight, 6.5). Lower
+/// values keep more expected words and reject less; the values are
+/// where measurement put the best trade-off (see [`Pocketsphinx`]).
+const ONE_GARBAGE_WORD: &str = "1e-6";
+const SEVERAL_GARBAGE_WORDS: &str = "1e-13";
+
+/// Search beams with the garbage model. The defaults (1e-48, 7e-29 for
+/// word exits) are narrower than the thresholds above, so the expected
+/// phrases were pruned whenever garbage led by less than a threshold
+/// (40 of 72 menu words kept); 1e-80 keeps them alive, and 1e-70 lost
+/// three more of 216.
+const GARBAGE_BEAM: &str = "1e-80";
+
+/// A grammar of the expected phrases (with the garbage model when asked
+/// for) and the dictionary lines it needs.
 #[derive(Debug, PartialEq)]
 struct Grammar {
     /// The kept phrases, sanitised, in their first order, without
@@ -366,17 +651,20 @@ struct Grammar {
     /// Entries dropped because a word is not in the dictionary (or nothing
     /// was left after sanitising).
     dropped: Vec<String>,
-    /// The `.gram` file.
-    jsgf: String,
+    /// The garbage words, in order, without [`GARBAGE_PREFIX`]; empty
+    /// when there is no garbage model.
+    garbage: Vec<&'static str>,
+    /// The `.fsg` file (pocketsphinx's finite-state grammar format).
+    fsg: String,
     /// The `.dict` file.
     dictionary: String,
 }
 
 impl Grammar {
-    fn build(expected: &[String], dictionary: &Dictionary) -> Self {
+    fn build(expected: &[String], dictionary: &Dictionary, with_garbage: bool) -> Self {
         let mut phrases: Vec<String> = Vec::new();
         let mut dropped = Vec::new();
-        let mut lines: Vec<&str> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
         for entry in expected {
             let words: Vec<String> = entry
                 .split(|c: char| c.is_whitespace() || c == '-' || c == '_' || c == '/')
@@ -389,7 +677,7 @@ impl Grammar {
                 .filter(|w| !w.is_empty())
                 .collect();
             // Only letters survive, so nothing a flow author writes can
-            // break out of the grammar's syntax.
+            // break out of the grammar's syntax or name a garbage word.
             let known = !words.is_empty() && words.iter().all(|w| dictionary.words.contains_key(w));
             if !known {
                 dropped.push(entry.clone());
@@ -401,26 +689,168 @@ impl Grammar {
             }
             for word in &words {
                 for line in &dictionary.words[word] {
-                    if !lines.contains(&line.as_str()) {
-                        lines.push(line);
+                    if !lines.contains(line) {
+                        lines.push(line.clone());
                     }
                 }
             }
             phrases.push(phrase);
         }
-        let jsgf = format!(
-            "#JSGF V1.0;\ngrammar switchyard;\npublic <utterance> = {};\n",
-            phrases.join(" | ")
-        );
+        let garbage = if with_garbage && !phrases.is_empty() {
+            garbage_words(&phrases, dictionary)
+        } else {
+            Vec::new()
+        };
+        for word in &garbage {
+            // The first pronunciation only: alternates would grow the
+            // search for little gain.
+            let phones = phones(&dictionary.words[*word][0]);
+            lines.push(format!("{GARBAGE_PREFIX}{word} {}", phones.join(" ")));
+        }
         let mut dictionary_text = lines.join("\n");
         dictionary_text.push('\n');
         Self {
+            fsg: fsg(&phrases, &garbage),
             phrases,
             dropped,
-            jsgf,
+            garbage,
             dictionary: dictionary_text,
         }
     }
+}
+
+/// The grammar as an FSG: state 0 is the start, 1 the end.
+///
+/// Each phrase runs from 0 to 1. The garbage model, when there is one, is
+/// any garbage word (0 → 2 → 3), then either the end with probability
+/// [`ONE_GARBAGE_WORD`] or any number of the [`GARBAGE_LOOP_WORDS`] most
+/// frequent ones (3 → 4 → 5 → 4 …) and the end with probability
+/// [`SEVERAL_GARBAGE_WORDS`]. The thresholds sit on the last transition,
+/// not the first, so that the garbage paths are not pruned before they
+/// have heard the utterance. JSGF weights could not express this: they
+/// are not scaled by the language weight as the FSG's are, and one on a
+/// `+` loop came out at half its value.
+fn fsg(phrases: &[String], garbage: &[&str]) -> String {
+    let mut transitions = Vec::new();
+    let mut states = 6;
+    for phrase in phrases {
+        let words: Vec<&str> = phrase.split(' ').collect();
+        let mut from = 0;
+        for (i, word) in words.iter().enumerate() {
+            let to = if i + 1 == words.len() {
+                1
+            } else {
+                states += 1;
+                states - 1
+            };
+            transitions.push(format!("TRANSITION {from} {to} 1 {word}"));
+            from = to;
+        }
+    }
+    if !garbage.is_empty() {
+        transitions.push("TRANSITION 0 2 1".into());
+        for word in garbage {
+            transitions.push(format!("TRANSITION 2 3 1 {GARBAGE_PREFIX}{word}"));
+        }
+        transitions.push(format!("TRANSITION 3 1 {ONE_GARBAGE_WORD}"));
+        transitions.push("TRANSITION 3 4 1".into());
+        for word in garbage.iter().take(GARBAGE_LOOP_WORDS) {
+            transitions.push(format!("TRANSITION 4 5 1 {GARBAGE_PREFIX}{word}"));
+        }
+        transitions.push("TRANSITION 5 4 1".into());
+        transitions.push(format!("TRANSITION 5 1 {SEVERAL_GARBAGE_WORDS}"));
+    }
+    format!(
+        "FSG_BEGIN switchyard\nNUM_STATES {states}\nSTART_STATE 0\nFINAL_STATE 1\n{}\nFSG_END\n",
+        transitions.join("\n")
+    )
+}
+
+/// The phones of a dictionary line (`word(2) AY DH ER` → `AY DH ER`).
+fn phones(line: &str) -> Vec<&str> {
+    line.split_whitespace().skip(1).collect()
+}
+
+/// The garbage words for these phrases: those of [`GARBAGE_WORDS`] the
+/// dictionary has, of at least [`GARBAGE_MIN_PHONES`] phones, that are not
+/// a word of a phrase and not [`confusable`] with one.
+fn garbage_words(phrases: &[String], dictionary: &Dictionary) -> Vec<&'static str> {
+    // Every pronunciation of every expected word, and each phrase of
+    // several words as a whole (first pronunciations).
+    let mut expected: Vec<Vec<&str>> = Vec::new();
+    for phrase in phrases {
+        let words: Vec<&str> = phrase.split(' ').collect();
+        for word in &words {
+            expected.extend(dictionary.words[*word].iter().map(|l| phones(l)));
+        }
+        if words.len() > 1 {
+            expected.push(
+                words
+                    .iter()
+                    .flat_map(|w| phones(&dictionary.words[*w][0]))
+                    .collect(),
+            );
+        }
+    }
+    let in_a_phrase = |word: &str| phrases.iter().any(|p| p.split(' ').any(|w| w == word));
+    GARBAGE_WORDS
+        .into_iter()
+        .filter(|word| {
+            let Some(lines) = dictionary.words.get(*word) else {
+                return false;
+            };
+            phones(&lines[0]).len() >= GARBAGE_MIN_PHONES
+                && !in_a_phrase(word)
+                && !lines.iter().any(|line| {
+                    let garbage = phones(line);
+                    expected.iter().any(|e| confusable(e, &garbage))
+                })
+        })
+        .collect()
+}
+
+/// Whether two pronunciations are close enough that a garbage word would
+/// steal the expected one: a phone edit distance of at most half the
+/// longer one, where a substitution within a class of similar sounds
+/// (vowels, stops, fricatives, nasals, liquids and glides) costs half.
+///
+/// Measured: with a plain edit distance, `really` (R IH L IY) stayed in
+/// the garbage of a `billing` (B IH L IH NG) menu and took four of six
+/// voices' `billing`.
+fn confusable(a: &[&str], b: &[&str]) -> bool {
+    fn class(phone: &str) -> &str {
+        match phone {
+            "AA" | "AE" | "AH" | "AO" | "AW" | "AY" | "EH" | "ER" | "EY" | "IH" | "IY" | "OW"
+            | "OY" | "UH" | "UW" => "vowel",
+            "B" | "D" | "G" | "K" | "P" | "T" => "stop",
+            "CH" | "DH" | "F" | "HH" | "JH" | "S" | "SH" | "TH" | "V" | "Z" | "ZH" => "fricative",
+            "M" | "N" | "NG" => "nasal",
+            "L" | "R" | "W" | "Y" => "liquid",
+            other => other,
+        }
+    }
+    // Costs in halves, so the arithmetic stays in integers.
+    let mut row: Vec<usize> = (0..=b.len()).map(|j| 2 * j).collect();
+    for (i, pa) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = 2 * (i + 1);
+        for (j, pb) in b.iter().enumerate() {
+            let substitution = if pa == pb {
+                0
+            } else if class(pa) == class(pb) {
+                1
+            } else {
+                2
+            };
+            let next = (row[j + 1] + 2)
+                .min(row[j] + 2)
+                .min(diagonal + substitution);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    // distance <= max / 2, in halves: 2 * distance <= max.
+    row[b.len()] <= a.len().max(b.len())
 }
 
 #[cfg(test)]
@@ -450,13 +880,16 @@ mod tests {
                 "sales",
             ]),
             &dictionary(),
+            false,
         );
         assert_eq!(grammar.phrases, ["sales", "support", "customer service"]);
         assert_eq!(grammar.dropped, ["xyzzy", "42"]);
+        assert!(grammar.garbage.is_empty());
         assert_eq!(
-            grammar.jsgf,
-            "#JSGF V1.0;\ngrammar switchyard;\n\
-             public <utterance> = sales | support | customer service;\n"
+            grammar.fsg,
+            "FSG_BEGIN switchyard\nNUM_STATES 7\nSTART_STATE 0\nFINAL_STATE 1\n\
+             TRANSITION 0 1 1 sales\nTRANSITION 0 1 1 support\n\
+             TRANSITION 0 6 1 customer\nTRANSITION 6 1 1 service\nFSG_END\n"
         );
         assert_eq!(
             grammar.dictionary,
@@ -466,7 +899,7 @@ mod tests {
 
     #[test]
     fn alternate_pronunciations_come_along_and_grammar_syntax_cannot_be_injected() {
-        let grammar = Grammar::build(&strings(&["either;", "<x> | sales"]), &dictionary());
+        let grammar = Grammar::build(&strings(&["either;", "<x> | sales"]), &dictionary(), true);
         assert_eq!(grammar.phrases, ["either"]);
         assert!(grammar.dictionary.contains("either(2) AY DH ER"));
         // `x` is not a word the dictionary knows, so the whole entry goes.
@@ -474,13 +907,64 @@ mod tests {
     }
 
     #[test]
-    fn hypothesis_joins_utterances_and_drops_fillers() {
+    fn the_garbage_model_leaves_out_short_expected_and_confusable_words() {
+        let dictionary = Dictionary::parse(
+            "billing B IH L IH NG\ncard K AA R D\nthe DH AH\nreally R IH L IY\n\
+             call K AO L\nthing TH IH NG\nthing(2) TH IY NG\nhold HH OW L D\n\
+             people P IY P AH L\n",
+        );
+        let grammar = Grammar::build(&strings(&["billing", "card"]), &dictionary, true);
+        // `the` is too short, `card` is expected, `really` sounds like
+        // `billing`, `call` and `hold` like `card`.
+        assert_eq!(grammar.garbage, ["people", "thing"]);
+        assert_eq!(
+            grammar.fsg,
+            "FSG_BEGIN switchyard\nNUM_STATES 6\nSTART_STATE 0\nFINAL_STATE 1\n\
+             TRANSITION 0 1 1 billing\nTRANSITION 0 1 1 card\n\
+             TRANSITION 0 2 1\n\
+             TRANSITION 2 3 1 garbage_people\nTRANSITION 2 3 1 garbage_thing\n\
+             TRANSITION 3 1 1e-6\nTRANSITION 3 4 1\n\
+             TRANSITION 4 5 1 garbage_people\nTRANSITION 4 5 1 garbage_thing\n\
+             TRANSITION 5 4 1\nTRANSITION 5 1 1e-13\nFSG_END\n"
+        );
+        // Garbage words come with their first pronunciation only.
+        assert_eq!(
+            grammar.dictionary,
+            "billing B IH L IH NG\ncard K AA R D\n\
+             garbage_people P IY P AH L\ngarbage_thing TH IH NG\n"
+        );
+        // Without the option, or when no expected word is known, no garbage.
+        assert!(
+            Grammar::build(&strings(&["billing"]), &dictionary, false)
+                .garbage
+                .is_empty()
+        );
+        let nothing = Grammar::build(&strings(&["xyzzy"]), &dictionary, true);
+        assert!(nothing.garbage.is_empty() && nothing.phrases.is_empty());
+    }
+
+    #[test]
+    fn confusable_pronunciations_are_within_half_a_phone_per_two() {
+        let p = |s: &'static str| s.split(' ').collect::<Vec<_>>();
+        assert!(confusable(&p("N OW"), &p("N OW")));
+        // `no` and `not`: a vowel for a vowel (half) and one more phone.
+        assert!(confusable(&p("N OW"), &p("N AA T")));
+        assert!(confusable(&p("B IH L IH NG"), &p("R IH L IY")));
+        assert!(!confusable(&p("S EY L Z"), &p("P IY P AH L")));
+        assert!(!confusable(&p("Y EH S"), &p("W AH T")));
+        assert!(!confusable(&[], &p("W AH T")));
+    }
+
+    #[test]
+    fn hypothesis_joins_utterances_and_drops_fillers_and_garbage() {
         assert_eq!(hypothesis("sales\n"), "sales");
         assert_eq!(
             hypothesis("\ncustomer service\n<sil> billing\n"),
             "customer service billing"
         );
         assert_eq!(hypothesis(""), "");
+        assert_eq!(hypothesis("garbage_thing garbage_people\n"), "");
+        assert_eq!(hypothesis("garbage_people\nsales\n"), "sales");
     }
 
     #[test]

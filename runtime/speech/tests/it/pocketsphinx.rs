@@ -3,7 +3,7 @@
 
 use switchyard_speech::stt::{Pocketsphinx, PocketsphinxSettings};
 use switchyard_speech::tts::Espeak;
-use switchyard_speech::{SpeechError, Stt, Tts};
+use switchyard_speech::{SpeechError, Stt, Transcript, Tts};
 
 fn words(list: &[&str]) -> Vec<String> {
     list.iter().map(|w| (*w).to_owned()).collect()
@@ -29,6 +29,96 @@ async fn pocketsphinx_hears_each_menu_word_espeak_says_at_8khz() {
         assert_eq!(heard.text, word, "espeak-ng said {word:?}");
         assert_eq!(heard.confidence, None);
     }
+}
+
+#[tokio::test]
+async fn an_unrelated_word_at_a_three_word_menu_is_a_no_match() {
+    // Before the garbage model, each of these came back as `sales`,
+    // `support` or `billing`.
+    let stt = Pocketsphinx::default();
+    let menu = words(&["sales", "support", "billing"]);
+    for word in ["banana", "elephant", "tomorrow"] {
+        let pcm = caller_says(word).await;
+        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+        assert_eq!(heard, Transcript::no_match(), "espeak-ng said {word:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unrelated_sentence_at_a_three_word_menu_is_a_no_match() {
+    let stt = Pocketsphinx::default();
+    let menu = words(&["sales", "support", "billing"]);
+    for sentence in [
+        "I would like to talk to a human being please",
+        "can you hear me",
+    ] {
+        let pcm = caller_says(sentence).await;
+        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+        assert_eq!(heard, Transcript::no_match(), "espeak-ng said {sentence:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_word_of_a_twelve_word_menu_is_still_heard_beside_the_garbage_model() {
+    let menu = [
+        "sales", "support", "billing", "operator", "agent", "yes", "no", "repeat", "cancel",
+        "account", "balance", "payment",
+    ];
+    let stt = Pocketsphinx::default();
+    let expected = words(&menu);
+    for word in menu {
+        let pcm = caller_says(word).await;
+        let heard = stt.transcribe(&pcm, "en-US", &expected).await.unwrap();
+        assert_eq!(heard.text, word, "espeak-ng said {word:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_menu_word_said_with_a_word_of_the_garbage_vocabulary_is_still_heard() {
+    // `one` and `card` are in the garbage vocabulary; a menu that expects
+    // them must still hear them, and `card` in a phrase as well.
+    let stt = Pocketsphinx::default();
+    let menu = words(&["one", "two", "credit card"]);
+    for said in ["one", "two", "credit card"] {
+        let pcm = caller_says(said).await;
+        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+        assert_eq!(heard.text, said, "espeak-ng said {said:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_steady_hum_is_still_a_no_match() {
+    // A caller going "mmmm": 1.5 s of a 120 Hz buzz rich in harmonics.
+    let hum: Vec<i16> = (0..12_000)
+        .map(|i| {
+            let t = f64::from(i) / 8_000.0;
+            let wave: f64 = (1..20)
+                .map(|h| (t * 120.0 * f64::from(h) * std::f64::consts::TAU).sin() / f64::from(h))
+                .sum();
+            (wave * 3_000.0) as i16
+        })
+        .collect();
+    let heard = Pocketsphinx::default()
+        .transcribe(&hum, "en-US", &words(&["sales", "support"]))
+        .await
+        .unwrap();
+    assert_eq!(heard, Transcript::no_match());
+}
+
+#[tokio::test]
+async fn without_rejection_an_unrelated_word_is_forced_onto_a_menu_word() {
+    // The plain grammar, kept as an option: it can only choose among the
+    // expected words.
+    let stt = Pocketsphinx::new(PocketsphinxSettings {
+        reject_out_of_grammar: false,
+        ..PocketsphinxSettings::default()
+    });
+    let menu = words(&["sales", "support", "billing"]);
+    let heard = stt
+        .transcribe(&caller_says("banana").await, "en-US", &menu)
+        .await
+        .unwrap();
+    assert!(menu.contains(&heard.text), "{heard:?}");
 }
 
 #[tokio::test]
