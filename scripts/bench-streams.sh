@@ -60,6 +60,38 @@ open(p, "w").write(json.dumps(d, indent=1) + "\n")
 EOF
 }
 
+# Adds the server's own account of its inbound audio, summed over the
+# streams' `switchyard::ingress` lines: frames through the VAD (as % of the
+# `media` messages the client sent, each one 20 ms frame), the largest lag
+# behind the stream's timeline, and the share of frames 20 ms and 100 ms
+# late or more (the Pipecat server's /stats counts the same).
+ingress() { # FILE STDERR_LOG
+  "$PY" - "$@" <<'EOF'
+import json, re, sys
+p, log = sys.argv[1:]
+frames = ge20 = ge100 = streams = 0
+lag_max = 0.0
+for line in open(log, errors="replace"):
+    if "switchyard::ingress" not in line:
+        continue
+    f = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    streams += 1
+    frames += int(f["frames"])
+    ge20 += int(f["lag_ge_20ms"])
+    ge100 += int(f["lag_ge_100ms"])
+    lag_max = max(lag_max, float(f["lag_max_ms"]))
+d = json.load(open(p))
+if streams:
+    d.update(server_ingress_streams=streams, server_ingress_frames=frames,
+             server_ingress_lag_ms_max=lag_max,
+             server_ingress_frac_ge_20ms=ge20 / frames if frames else None,
+             server_ingress_frac_ge_100ms=ge100 / frames if frames else None)
+    if d.get("media_sent"):
+        d["server_ingress_realtime_pct"] = 100.0 * frames / d["media_sent"]
+open(p, "w").write(json.dumps(d, indent=1) + "\n")
+EOF
+}
+
 pins() {
   if [ "$CORES" = 1 ]; then
     SERVER_PIN=(taskset -c 1)
@@ -103,7 +135,10 @@ run_switchyard() {
   local lb la idle
   pins
   bench_wait_quiet
-  SERVER_WRAP="${SERVER_PIN[*]}" bench_server_start "streams-n$n"
+  # Each stream says at its end how its inbound audio kept up
+  # (`switchyard::ingress`, see `ingress` above).
+  SERVER_RUST_LOG=${SERVER_RUST_LOG:-warn,switchyard::ingress=info} \
+    SERVER_WRAP="${SERVER_PIN[*]}" bench_server_start "streams-n$n"
   bench_warm
   idle=$(awk '/VmRSS/{print $2}' "/proc/$SERVER_PID/status")
   lb=$(loadavg)
@@ -125,6 +160,7 @@ run_switchyard() {
   warnings=$(grep -c -E ' (WARN|ERROR) ' "$SERVER_DIR/stderr.log" || true)
   bench_server_stop
   annotate "$out" switchyard "$CLIENT" "$CORES" "$idle" "$lb" "$la"
+  ingress "$out" "$SERVER_DIR/stderr.log"
   [ "$warnings" -gt 0 ] && log "server logged $warnings warnings: $SERVER_DIR/stderr.log"
   table "$out"
 }
@@ -132,11 +168,14 @@ run_switchyard() {
 table() {
   "${PY:-python3}" - "$@" <<'EOF'
 import json, sys
+def late(d):
+    a, b = d.get("server_ingress_frac_ge_20ms"), d.get("server_ingress_frac_ge_100ms")
+    return "-" if a is None else f"{100 * a:.2f} / {100 * b:.2f}"
 def f(v, nd=1):
     return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 cols = ["server", "client", "cores", "N", "server CPU %", "CPU %/stream", "streams/core at this load",
         "RSS idle/max MiB", "KiB/stream", "DTMF→reply p50/p99/max ms", "answered/sent",
-        "inbound through VAD %", "client CPU %", "client late p99 ms", "other CPU %", "load before → after"]
+        "inbound through VAD %", "frames ≥ 20 / ≥ 100 ms late %", "client CPU %", "client late p99 ms", "other CPU %", "load before → after"]
 print("| " + " | ".join(cols) + " |")
 print("|" + "---|" * len(cols))
 for p in sys.argv[1:]:
@@ -150,6 +189,7 @@ for p in sys.argv[1:]:
            f(d.get("server_rss_kib_per_stream"), 0),
            f"{f(d.get('lat_ms_p50'))} / {f(d.get('lat_ms_p99'))} / {f(d.get('lat_ms_max'))}",
            f"{d['dtmf_answered']}/{d['dtmf_sent']}", f(ingress),
+           late(d),
            f(d.get("client_cpu_pct")), f(d.get("send_lateness_ms_p99")), f(d.get("other_cpu_pct")),
            f"{d.get('load_before')} → {d.get('load_after')}"]
     print("| " + " | ".join(str(x) for x in row) + " |")

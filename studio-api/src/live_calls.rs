@@ -597,8 +597,13 @@ async fn compile(
     let registry = registry_for(state, tenant, loaded).await?;
     let source = Documents(&loaded.documents);
     let document = loaded.document.clone();
-    let compiled = run_sync(|| load_flow_set(&document, &source, &registry));
-    compiled.map_err(|failures| {
+    let compiled = run_sync(|| {
+        let set = load_flow_set(&document, &source, &registry)?;
+        // Before the call's clock starts (see `FlowSet::prepare_plugins`).
+        set.prepare_plugins();
+        Ok(set)
+    });
+    compiled.map_err(|failures: Vec<_>| {
         let problems: Vec<String> = failures
             .iter()
             .flat_map(|f| f.problems.iter().map(move |p| format!("{}: {p}", f.flow)))

@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::dtmf_glue::{self, InfoKey};
 use crate::error::{AcceptError, DialError};
-use crate::media::{RtpParams, RtpSession};
+use crate::media::{LegSink, RtpParams, RtpSession};
 use crate::ports::RtpSockets;
 use crate::sdp_glue::{self, RemoteMedia};
 use crate::server::{ALLOW, ServerInner};
@@ -484,13 +484,19 @@ impl Call {
             .map_err(|e| AcceptError::Signalling(e.to_string()))?;
         self.on_hold = self.remote.on_hold;
         let (leg, ends) = MediaLeg::pair(self.info.clone(), self.server.config.leg_channel_depth);
-        self.start_rtp(sockets, Some(ends.events.clone()));
+        self.start_rtp(
+            sockets,
+            Some(LegSink {
+                events: ends.events.clone(),
+                audio: ends.audio,
+            }),
+        );
         self.leg_events = Some(ends.events);
         self.commands = Some(ends.commands);
         Ok(leg)
     }
 
-    fn start_rtp(&mut self, sockets: RtpSockets, events: Option<mpsc::Sender<LegEvent>>) {
+    fn start_rtp(&mut self, sockets: RtpSockets, events: Option<LegSink>) {
         let params = RtpParams {
             sockets,
             remote: self.remote.clone(),
@@ -975,7 +981,10 @@ pub(crate) async fn dial(
     let mut call = dial_call(server, to, from, options).await?;
     let (leg, ends) = MediaLeg::pair(call.info.clone(), call.server.config.leg_channel_depth);
     if let Some(rtp) = &call.rtp {
-        rtp.attach_events(ends.events.clone());
+        rtp.attach_events(LegSink {
+            events: ends.events.clone(),
+            audio: ends.audio,
+        });
     }
     call.leg_events = Some(ends.events);
     call.commands = Some(ends.commands);

@@ -30,7 +30,7 @@ use switchyard_media::dtmf::{EventPacket, dtmf_tone, event_packets};
 use switchyard_media::frame::{Frame, SAMPLES_PER_FRAME};
 use switchyard_media::g711::Codec;
 use switchyard_media::jitter::{FrameKind, JitterBuffer, JitterConfig};
-use switchyard_media::leg::{DtmfSource, LegEvent};
+use switchyard_media::leg::{CallerAudio, DtmfSource, LegEvent};
 use switchyard_media::rtcp::{self, NtpTimestamp, RtcpPacket, SenderInfo};
 use switchyard_media::rtp::{Packetizer, RtpPacket};
 use tokio::net::UdpSocket;
@@ -69,11 +69,17 @@ const BRIDGE_KEY_DEPTH: usize = 32;
 pub(crate) struct RtpParams {
     pub sockets: RtpSockets,
     pub remote: RemoteMedia,
-    pub events: Option<mpsc::Sender<LegEvent>>,
+    pub events: Option<LegSink>,
     pub stats: Arc<Stats>,
     pub jitter_frames: usize,
     pub rtcp_interval: Duration,
     pub cname: String,
+}
+
+/// Where a session's events and the caller's audio go: the leg's ends.
+pub(crate) struct LegSink {
+    pub events: mpsc::Sender<LegEvent>,
+    pub audio: CallerAudio,
 }
 
 enum Ctl {
@@ -86,7 +92,7 @@ enum Ctl {
     Emit(Box<LegEvent>),
     /// A key the signalling carried (SIP INFO).
     Key(char),
-    Events(Option<mpsc::Sender<LegEvent>>),
+    Events(Option<LegSink>),
     Bridge(BridgeEnds),
 }
 
@@ -181,8 +187,8 @@ impl RtpSession {
         self.send(Ctl::Key(digit));
     }
 
-    pub(crate) fn attach_events(&self, events: mpsc::Sender<LegEvent>) {
-        self.send(Ctl::Events(Some(events)));
+    pub(crate) fn attach_events(&self, sink: LegSink) {
+        self.send(Ctl::Events(Some(sink)));
     }
 
     pub(crate) fn detach_events(&self) {
@@ -227,6 +233,8 @@ struct Session {
     rtcp: UdpSocket,
     remote: RemoteMedia,
     events: Option<mpsc::Sender<LegEvent>>,
+    /// The VAD and the leg's wishes for raw frames (with `events`).
+    audio: Option<CallerAudio>,
     pending: VecDeque<LegEvent>,
     stats: Arc<Stats>,
     started: Instant,
@@ -282,6 +290,7 @@ impl Session {
         let RtpSockets {
             rtp, rtcp, lease, ..
         } = sockets;
+        let (events, audio) = events.map(|s| (s.events, s.audio)).unzip();
         let target_ms = (jitter_frames.max(1) as u32) * 20;
         let jitter = JitterBuffer::new(JitterConfig {
             target_depth_ms: target_ms,
@@ -297,6 +306,7 @@ impl Session {
             _lease: lease,
             remote,
             events,
+            audio,
             pending: VecDeque::new(),
             stats,
             started: Instant::now(),
@@ -391,8 +401,10 @@ impl Session {
             }
             Ctl::Emit(event) => self.push_event(*event),
             Ctl::Key(digit) => self.on_key(digit, DtmfSource::SipInfo),
-            Ctl::Events(events) => {
+            Ctl::Events(sink) => {
+                let (events, audio) = sink.map(|s| (s.events, s.audio)).unzip();
                 self.events = events;
+                self.audio = audio;
                 if self.events.is_none() {
                     self.pending.clear();
                 }
@@ -548,8 +560,18 @@ impl Session {
             let _ = bridge.to_peer.try_send(frame);
             return;
         }
+        let Some(audio) = self.audio.as_mut() else {
+            return;
+        };
+        let out = audio.push(frame);
+        if let Some(speech) = out.speech {
+            // Queued behind any events waiting: never dropped.
+            self.push_event(LegEvent::Speech(speech));
+        }
         self.flush_events();
-        let Some(events) = &self.events else { return };
+        let (Some(events), Some(frame)) = (&self.events, out.raw) else {
+            return;
+        };
         if !self.pending.is_empty() {
             Stats::add(&self.stats.audio_events_dropped, 1);
             return;

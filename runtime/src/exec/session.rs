@@ -137,6 +137,20 @@ impl FlowSet {
     pub fn get(&self, name: &str) -> Option<&Arc<CompiledFlow>> {
         self.flows.get(name)
     }
+
+    /// Compiles now the modules of every plugin the set's flows use that
+    /// were loaded lazily, so that no step of a call pays for it: a step
+    /// sees the call's time as it was when the step began, and a cold
+    /// compile (seconds in a debug build) would leave the timers a
+    /// waiting node arms that far in the past. A module that does not
+    /// compile is left to fail its node's step, as ever.
+    pub fn prepare_plugins(&self) {
+        for flow in self.flows.values() {
+            for plugin in flow.plugins.values() {
+                let _ = plugin.prepare();
+            }
+        }
+    }
 }
 
 /// What the current node waits for.

@@ -8,7 +8,8 @@
 //! with a policy-violation close frame and no call is created.
 //!
 //! After that the stream is a [`MediaLeg`]: inbound `media` (µ-law, 20 ms)
-//! becomes audio frames, `dtmf` keys, `mark` echoes playout reports, `stop`
+//! becomes audio frames, through the VAD on this task (see
+//! [`switchyard_media::leg::CallerAudio`]), `dtmf` keys, `mark` echoes playout reports, `stop`
 //! the caller's hang-up; prompts go out as `media` messages followed by a
 //! `mark` named after the prompt, barge-in as `clear`. A mark Twilio echoes
 //! because a `clear` dropped its audio is not counted as played.
@@ -150,17 +151,58 @@ async fn wait_for_start(socket: &mut WebSocket) -> Result<twilio::Start, String>
     }
 }
 
-/// Caller frames the driver could not take, said once when the stream ends
-/// (however it ends). The driver's queue holds 5 s of audio, and a key
-/// waits behind the frames queued before it, so a stream whose keys are
-/// answered in time lost nothing and was analysed as it came.
-struct DroppedFrames(u64);
+/// How the stream's inbound audio kept up with real time, said once when
+/// the stream ends (however it ends), at `info` under the target
+/// `switchyard::ingress` (the stream benchmark reads it; see
+/// docs/benchmarks-media.md).
+///
+/// A frame's lag is how long after its place in the stream's timeline
+/// (Twilio's `timestamp`, counted from the first frame's arrival) it had
+/// been through the VAD; it includes the socket's queue, so a server that
+/// falls behind shows a growing lag. Raw frames the driver asked for (to
+/// record them) and could not take are counted as dropped, and a warning
+/// says so. The driver's queue holds 5 s of audio.
+#[derive(Default)]
+struct Ingress {
+    /// The first frame's arrival and timestamp.
+    first: Option<(std::time::Instant, u64)>,
+    frames: u64,
+    lag_max_ms: f64,
+    lag_ge_20ms: u64,
+    lag_ge_100ms: u64,
+    dropped_frames: u64,
+}
 
-impl Drop for DroppedFrames {
+impl Ingress {
+    /// Counts the frames of one `media` message, after the VAD.
+    fn through_vad(&mut self, timestamp_ms: u64, frames: u64) {
+        let now = std::time::Instant::now();
+        let (t0, ts0) = *self.first.get_or_insert((now, timestamp_ms));
+        let due_ms = timestamp_ms.saturating_sub(ts0) as f64;
+        let lag_ms = (now.duration_since(t0).as_secs_f64() * 1e3 - due_ms).max(0.0);
+        self.frames += frames;
+        self.lag_max_ms = self.lag_max_ms.max(lag_ms);
+        self.lag_ge_20ms += frames * u64::from(lag_ms >= 20.0);
+        self.lag_ge_100ms += frames * u64::from(lag_ms >= 100.0);
+    }
+}
+
+impl Drop for Ingress {
     fn drop(&mut self) {
-        if self.0 > 0 {
-            tracing::warn!(dropped_frames = self.0, "media stream audio dropped");
+        if self.dropped_frames > 0 {
+            tracing::warn!(
+                dropped_frames = self.dropped_frames,
+                "media stream audio dropped"
+            );
         }
+        tracing::info!(
+            target: "switchyard::ingress",
+            frames = self.frames,
+            lag_max_ms = format!("{:.1}", self.lag_max_ms),
+            lag_ge_20ms = self.lag_ge_20ms,
+            lag_ge_100ms = self.lag_ge_100ms,
+            "media stream inbound audio"
+        );
     }
 }
 
@@ -168,7 +210,7 @@ impl Drop for DroppedFrames {
 async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) {
     let mut marks = MarkTracker::new();
     let mut samples = Vec::with_capacity(SAMPLES_PER_FRAME);
-    let mut dropped_frames = DroppedFrames(0);
+    let mut ingress = Ingress::default();
     loop {
         tokio::select! {
             message = socket.recv() => {
@@ -188,13 +230,22 @@ async fn pump(mut socket: WebSocket, stream_sid: String, mut ends: ChannelEnds) 
                     Ok(Inbound::Media(media)) => {
                         samples.clear();
                         media.decode_into(&mut samples);
-                        for frame in switchyard_media::frame::frames_of(&samples) {
-                            // A driver that falls behind loses audio, never
-                            // the stream: the socket keeps its pace.
-                            if ends.events.try_send(LegEvent::Audio(frame)).is_err() {
-                                dropped_frames.0 += 1;
+                        let frames = switchyard_media::frame::frames_of(&samples);
+                        let count = frames.len() as u64;
+                        for frame in frames {
+                            let out = ends.audio.push(frame);
+                            if let Some(speech) = out.speech {
+                                let _ = ends.events.send(LegEvent::Speech(speech)).await;
+                            }
+                            // A driver that falls behind loses raw audio,
+                            // never the stream: the socket keeps its pace.
+                            if let Some(frame) = out.raw
+                                && ends.events.try_send(LegEvent::Audio(frame)).is_err()
+                            {
+                                ingress.dropped_frames += 1;
                             }
                         }
+                        ingress.through_vad(media.timestamp_ms, count);
                     }
                     Ok(Inbound::Dtmf(dtmf)) => {
                         let _ = ends.events.send(LegEvent::Dtmf { digit: dtmf.digit, source: DtmfSource::Rfc4733 }).await;

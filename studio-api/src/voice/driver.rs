@@ -5,9 +5,11 @@
 //! slow provider never stalls the caller's audio) and queued on the leg;
 //! `hangup` and `transfer` wait until what was said has been heard.
 //! In: keys go to the session (or, in a secure-capture window, to the
-//! sealed collector and nowhere else); audio goes through the VAD, whose
-//! speech onset interrupts a prompt that allows barge-in and whose
-//! utterances go to the STT when the flow listens for speech.
+//! sealed collector and nowhere else); the VAD, which runs on the
+//! channel's task (see [`switchyard_media::leg::CallerAudio`]), reports
+//! speech onsets, which interrupt a prompt that allows barge-in, and
+//! utterances, which go to the STT when the flow listens for speech. Raw
+//! caller frames come only while the call is recorded.
 //!
 //! Every input still passes the session's guard: this module only turns
 //! audio into the same inputs the text channel sends.
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use switchyard_media::dtmf::{DtmfMasker, InbandConfig};
 use switchyard_media::frame::{Frame, frames_of};
-use switchyard_media::leg::{LegCommand, LegEvent, MediaLeg};
-use switchyard_media::vad::{UtteranceConfig, UtteranceDetector, UtteranceEvent};
+use switchyard_media::leg::{AudioDemand, LegCommand, LegEvent, MediaLeg};
+use switchyard_media::vad::UtteranceEvent;
 use switchyard_media::wav::DualChannelRecorder;
 use switchyard_runtime::exec::Input;
 use switchyard_sdk::protocol::{Action, LlmRequest, RecordOp};
@@ -88,7 +90,10 @@ struct Driver {
     /// Whether the session has been told, since the last prompt was
     /// queued, that everything was heard.
     quiet_told: bool,
-    vad: UtteranceDetector,
+    /// What the channel sends of the caller's audio: the VAD's events
+    /// unless a secure capture is on, raw frames while recording. The VAD
+    /// itself runs on the channel's task.
+    demand: Arc<AudioDemand>,
     recorder: Option<DualChannelRecorder>,
     /// Silences key tones in the caller's recorded audio: keys pressed
     /// anywhere (a card number typed outside a capture window, say) never
@@ -117,7 +122,9 @@ pub(crate) async fn run(state: AppState, call: Arc<LiveCall>, leg: MediaLeg) {
         info,
         mut events,
         commands,
+        demand,
     } = leg;
+    demand.set(false, true);
     let services = state.voice.clone();
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let (synth_tx, synth_rx) = mpsc::unbounded_channel();
@@ -139,7 +146,7 @@ pub(crate) async fn run(state: AppState, call: Arc<LiveCall>, leg: MediaLeg) {
         playing: BTreeMap::new(),
         after_quiet: Vec::new(),
         quiet_told: true,
-        vad: UtteranceDetector::new(UtteranceConfig::default()),
+        demand,
         recorder: None,
         masker: DtmfMasker::new(InbandConfig::default()),
         agent_audio: std::collections::VecDeque::new(),
@@ -421,6 +428,7 @@ impl Driver {
     async fn leg_event(&mut self, event: LegEvent) {
         match event {
             LegEvent::Audio(frame) => self.audio(frame).await,
+            LegEvent::Speech(event) => self.speech(event).await,
             LegEvent::Dtmf { digit, .. } => self.key(digit).await,
             LegEvent::PlayoutDone { id } => {
                 self.playing.remove(&id);
@@ -434,7 +442,23 @@ impl Driver {
         }
     }
 
+    /// A caller frame, sent by the channel while the call is recorded.
     async fn audio(&mut self, frame: Frame) {
+        let in_capture = self.call.state.lock().await.capture.is_some();
+        if self.recording && !in_capture {
+            let agent = self.agent_audio.pop_front().unwrap_or_else(Frame::silence);
+            let mut caller = frame;
+            self.masker.process(&mut caller);
+            if let Some(recorder) = self.recorder.as_mut() {
+                recorder.push(&caller, &agent);
+            }
+        } else {
+            self.agent_audio.pop_front();
+        }
+    }
+
+    /// The channel's VAD heard speech start or an utterance end.
+    async fn speech(&mut self, event: UtteranceEvent) {
         let (listening_speech, in_capture) = {
             let st = self.call.state.lock().await;
             (
@@ -444,28 +468,20 @@ impl Driver {
                 st.capture.is_some(),
             )
         };
-        if self.recording && !in_capture {
-            let agent = self.agent_audio.pop_front().unwrap_or_else(Frame::silence);
-            let mut caller = frame.clone();
-            self.masker.process(&mut caller);
-            if let Some(recorder) = self.recorder.as_mut() {
-                recorder.push(&caller, &agent);
-            }
-        } else {
-            self.agent_audio.pop_front();
-        }
         if in_capture {
-            // Card digits may be read aloud: this audio goes nowhere.
+            // Card digits may be read aloud: this audio goes nowhere. (The
+            // channel stops its VAD once it sees the capture; this is an
+            // event from just before.)
             return;
         }
-        match self.vad.push(&frame) {
-            Some(UtteranceEvent::SpeechStarted { .. }) => {
+        match event {
+            UtteranceEvent::SpeechStarted { .. } => {
                 self.onset = Some(Instant::now());
                 if listening_speech {
                     self.barge_in();
                 }
             }
-            Some(UtteranceEvent::UtteranceEnded { pcm, .. }) if listening_speech => {
+            UtteranceEvent::UtteranceEnded { pcm, .. } if listening_speech => {
                 let hints = {
                     let st = self.call.state.lock().await;
                     st.listening
@@ -487,7 +503,7 @@ impl Driver {
                     let _ = done.send(Internal::Heard(text));
                 });
             }
-            _ => {}
+            UtteranceEvent::UtteranceEnded { .. } => {}
         }
     }
 
@@ -617,6 +633,9 @@ impl Driver {
     /// (Takes `&mut self`: the VAD inside is `Send` but not `Sync`.)
     async fn next_wait(&mut self) -> Duration {
         let st = self.call.state.lock().await;
+        // Whatever just happened may have started or ended a secure
+        // capture or a recording: tell the channel what audio to send.
+        self.demand.set(self.recording, st.capture.is_none());
         let mut wait = Duration::from_secs(3600);
         if let Some(deadline) = st.session.next_deadline() {
             let left = (deadline - st.clock.now()).max(0) as u64;

@@ -367,7 +367,9 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
         info,
         mut events,
         commands,
+        demand,
     } = leg;
+    // A new leg sends raw frames, which the detector reads.
     let mut detection = detect(&mut events, &AmdConfig::default()).await;
     tracing::info!(
         call = %placement.id,
@@ -381,6 +383,7 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
             info,
             events,
             commands,
+            demand,
         },
         std::mem::take(&mut detection.held),
     );
@@ -697,6 +700,7 @@ fn rejoin(leg: MediaLeg, held: Vec<LegEvent>) -> MediaLeg {
         info,
         mut events,
         commands,
+        demand,
     } = leg;
     let (tx, rx) = mpsc::channel(held.len() + events.max_capacity());
     for event in held {
@@ -714,6 +718,7 @@ fn rejoin(leg: MediaLeg, held: Vec<LegEvent>) -> MediaLeg {
         info,
         events: rx,
         commands,
+        demand,
     }
 }
 
