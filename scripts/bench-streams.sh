@@ -74,7 +74,7 @@ lag_max = 0.0
 for line in open(log, errors="replace"):
     if "switchyard::ingress" not in line:
         continue
-    f = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    f = dict(re.findall(r"(\w+)=\"?([\d.]+)", line))
     streams += 1
     frames += int(f["frames"])
     ge20 += int(f["lag_ge_20ms"])

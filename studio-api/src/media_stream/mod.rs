@@ -156,16 +156,21 @@ async fn wait_for_start(socket: &mut WebSocket) -> Result<twilio::Start, String>
 /// `switchyard::ingress` (the stream benchmark reads it; see
 /// docs/benchmarks-media.md).
 ///
-/// A frame's lag is how long after its place in the stream's timeline
-/// (Twilio's `timestamp`, counted from the first frame's arrival) it had
-/// been through the VAD; it includes the socket's queue, so a server that
-/// falls behind shows a growing lag. Raw frames the driver asked for (to
+/// A frame's lag is how much later than the stream's most punctual frame
+/// it had been through the VAD, against its place in the stream's timeline
+/// (Twilio's `timestamp`): (done − timestamp) − the least (done −
+/// timestamp) so far, the packet delay variation of RTP measurement. It
+/// includes the socket's queue, so a server that falls behind real time
+/// shows a growing lag; audio queued while the call was being opened only
+/// sets the reference (that wait is the answer time, measured apart). Raw frames the driver asked for (to
 /// record them) and could not take are counted as dropped, and a warning
 /// says so. The driver's queue holds 5 s of audio.
 #[derive(Default)]
 struct Ingress {
-    /// The first frame's arrival and timestamp.
-    first: Option<(std::time::Instant, u64)>,
+    /// When the stream began, for a monotonic clock in milliseconds.
+    epoch: Option<std::time::Instant>,
+    /// The least (done − timestamp) so far, in milliseconds.
+    least_offset_ms: f64,
     frames: u64,
     lag_max_ms: f64,
     lag_ge_20ms: u64,
@@ -176,10 +181,18 @@ struct Ingress {
 impl Ingress {
     /// Counts the frames of one `media` message, after the VAD.
     fn through_vad(&mut self, timestamp_ms: u64, frames: u64) {
-        let now = std::time::Instant::now();
-        let (t0, ts0) = *self.first.get_or_insert((now, timestamp_ms));
-        let due_ms = timestamp_ms.saturating_sub(ts0) as f64;
-        let lag_ms = (now.duration_since(t0).as_secs_f64() * 1e3 - due_ms).max(0.0);
+        let epoch = *self.epoch.get_or_insert_with(std::time::Instant::now);
+        self.record(epoch.elapsed().as_secs_f64() * 1e3, timestamp_ms, frames);
+    }
+
+    /// Counts `frames` frames stamped `timestamp_ms` and done `done_ms`
+    /// after the stream's first.
+    fn record(&mut self, done_ms: f64, timestamp_ms: u64, frames: u64) {
+        let offset_ms = done_ms - timestamp_ms as f64;
+        if self.frames == 0 || offset_ms < self.least_offset_ms {
+            self.least_offset_ms = offset_ms;
+        }
+        let lag_ms = offset_ms - self.least_offset_ms;
         self.frames += frames;
         self.lag_max_ms = self.lag_max_ms.max(lag_ms);
         self.lag_ge_20ms += frames * u64::from(lag_ms >= 20.0);
@@ -198,7 +211,7 @@ impl Drop for Ingress {
         tracing::info!(
             target: "switchyard::ingress",
             frames = self.frames,
-            lag_max_ms = format!("{:.1}", self.lag_max_ms),
+            lag_max_ms = (self.lag_max_ms * 10.0).round() / 10.0,
             lag_ge_20ms = self.lag_ge_20ms,
             lag_ge_100ms = self.lag_ge_100ms,
             "media stream inbound audio"
@@ -321,4 +334,32 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
             reason: Utf8Bytes::from(reason),
         })))
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ingress;
+
+    #[test]
+    fn ingress_lag_counts_from_the_most_punctual_frame() {
+        let mut ingress = Ingress::default();
+        // Queued while the call opened: 60 ms of audio handled at once.
+        for ts in [20, 40, 60] {
+            ingress.record(65.0, ts, 1);
+        }
+        // Then on time (5 ms after each frame's place), one 30 ms late,
+        // and a stall of 150 ms.
+        ingress.record(85.0, 80, 1);
+        ingress.record(135.0, 100, 1);
+        ingress.record(270.0, 120, 1);
+        ingress.record(145.0, 140, 1);
+        assert_eq!(ingress.frames, 7);
+        assert!(
+            (ingress.lag_max_ms - 145.0).abs() < 1e-9,
+            "{}",
+            ingress.lag_max_ms
+        );
+        assert_eq!(ingress.lag_ge_20ms, 2);
+        assert_eq!(ingress.lag_ge_100ms, 1);
+    }
 }
