@@ -64,10 +64,13 @@
 //!   [`IncomingCall`] for the application, which accepts (`200 OK` with our
 //!   answer) or rejects with a status. `100 Trying` goes out at once.
 //! - **Media**: one RTP socket per call from the configured port range,
-//!   RTCP on the port above. Inbound RTP passes a jitter buffer and leaves
-//!   as [`LegEvent::Audio`](switchyard_media::leg::LegEvent::Audio) as
-//!   each frame is complete (50 a second; the buffer's depth only waits
-//!   out gaps); RFC 4733 events become one `Dtmf` per key, and when the
+//!   RTCP on the port above. Inbound RTP passes a jitter buffer, and each
+//!   frame, as soon as it is complete (50 a second; the buffer's depth
+//!   only waits out gaps), goes through the leg's
+//!   [`CallerAudio`](switchyard_media::leg::CallerAudio) on the RTP task:
+//!   the VAD's `Speech` events and, while the leg's consumer asks for them
+//!   (a new leg does), [`LegEvent::Audio`](switchyard_media::leg::LegEvent::Audio)
+//!   frames reach the leg; RFC 4733 events become one `Dtmf` per key, and when the
 //!   peer did not offer telephone-event an in-band (Goertzel) detector
 //!   listens instead. Outbound, queued prompts are sent 20 ms a packet,
 //!   and encoded silence when nothing is queued: many peers and NATs take

@@ -1,7 +1,8 @@
 //! A call's RTP session: one task with the call's RTP and RTCP sockets.
 //!
-//! Every 20 ms tick it pops one frame from the jitter buffer and hands it
-//! to the leg (or to the bridged call), and it sends one RTP packet: the
+//! Each caller frame goes to the leg through its `CallerAudio` (the VAD
+//! runs here, on this task), or to the bridged call; every 20 ms tick
+//! conceals a frame that is missing, and it sends one RTP packet: the
 //! next 20 ms of the prompt queue, or encoded silence when nothing is
 //! queued. We send continuously because many peers (and NATs) treat a
 //! silent RTP stream as a dead call, and because a constant stream keeps
