@@ -8,8 +8,11 @@
 #       is bench_rtp_peer, which streams speech to each call, presses a key
 #       every DTMF_EVERY_MS [5000] (each answered with a 1 s prompt by
 #       flows/bench/dtmf-reply.json) and timestamps every packet the server
-#       sends to measure jitter. Passes with 0 failed calls and the PDV
-#       p99 (delay variation of every packet) under 20 ms.
+#       sends to measure jitter. Passes with 0 failed calls and RTP jitter
+#       p99 under 20 ms: RFC 3550's interarrival jitter, p99 over the
+#       calls (issue 6's target). The stricter PDV (every packet's delay
+#       against its call's most punctual packet, p99 over all packets) is
+#       reported beside it, with its own verdict (`pass_pdv`).
 #   scripts/bench-sip.sh rate CPS [SECONDS] [HOLD_MS]
 #       CPS calls/s for SECONDS [30] s, each held HOLD_MS [1000] ms.
 #
@@ -95,14 +98,17 @@ res = {
 # of one-second calls of a rate run reuse ports, so its per-call delay and
 # loss figures mix calls: a rate run passes on its calls alone.
 rate_run = tag.startswith("rate-")
-res["pass"] = failed == 0 and ok == int(n) and (rate_run or (res["pdv_ms"]["p99"] or 1e9) < 20.0)
+calls_ok = failed == 0 and ok == int(n)
+jitter_p99 = res["rfc3550_jitter_ms_final_per_call"]["p99"]
+res["pass"] = calls_ok and (rate_run or (jitter_p99 if jitter_p99 is not None else 1e9) < 20.0)
+res["pass_pdv"] = calls_ok and (rate_run or (res["pdv_ms"]["p99"] or 1e9) < 20.0)
 json.dump(res, open(out + ".json", "w"), indent=1)
 p = res["pdv_ms"]
 print(f"{tag}: {ok}/{n} ok, {failed} failed; RTP PDV p50/p99/max {p['p50']}/{p['p99']}/{p['max']} ms, "
       f"loss {res['rtp_loss_pct']:.3f}%, J p99 {res['rfc3550_jitter_ms_final_per_call']['p99']} ms; "
       f"key→prompt p50/p99 {res['key_to_prompt_ms']['p50']}/{res['key_to_prompt_ms']['p99']} ms; "
       f"server CPU {res['server_cpu_pct_hold']} %, RSS {res['server_rss_kib_first']}→{res['server_rss_kib_max']} KiB; "
-      f"load {lb} → {la}; pass={res['pass']}")
+      f"load {lb} → {la}; pass={res['pass']} (on PDV: {res['pass_pdv']})")
 EOF
 }
 
