@@ -629,8 +629,8 @@ impl Driver {
         }
     }
 
-    /// How long until the next timer (the session's, or the capture's).
-    /// (Takes `&mut self`: the VAD inside is `Send` but not `Sync`.)
+    /// How long until the next timer (the session's, or the capture's);
+    /// on the way, tells the channel what caller audio to send.
     async fn next_wait(&mut self) -> Duration {
         let st = self.call.state.lock().await;
         // Whatever just happened may have started or ended a secure
