@@ -589,7 +589,7 @@ pub(crate) fn run_sync<T>(work: impl FnOnce() -> T) -> T {
 /// Compiles the loaded flow and its sub-flows against the tenant's plugins,
 /// with the plugin digests the version pinned at publish: a newer upload of
 /// the same major does not change a published version's behaviour.
-async fn compile(
+pub(crate) async fn compile(
     state: &AppState,
     tenant: &TenantId,
     loaded: &LoadedFlow,

@@ -459,13 +459,16 @@ impl Driver {
 
     /// The channel's VAD heard speech start or an utterance end.
     async fn speech(&mut self, event: UtteranceEvent) {
-        let (listening_speech, in_capture) = {
+        let (listening_speech, in_capture, hints, locale) = {
             let st = self.call.state.lock().await;
+            let listening = st.listening.as_ref().filter(|g| g.speech);
             (
-                st.listening.as_ref().is_some_and(|g| g.speech)
+                listening.is_some()
                     && st.session.awaiting().is_none()
                     && st.session.ended().is_none(),
                 st.capture.is_some(),
+                listening.map(|g| g.hints.clone()).unwrap_or_default(),
+                st.session.locale().to_owned(),
             )
         };
         if in_capture {
@@ -482,16 +485,8 @@ impl Driver {
                 }
             }
             UtteranceEvent::UtteranceEnded { pcm, .. } if listening_speech => {
-                let hints = {
-                    let st = self.call.state.lock().await;
-                    st.listening
-                        .as_ref()
-                        .map(|g| g.hints.clone())
-                        .unwrap_or_default()
-                };
                 let stt = self.services.stt.clone();
                 let done = self.internal.clone();
-                let locale = self.call.state.lock().await.session.locale().to_owned();
                 tokio::spawn(async move {
                     let text = match stt.transcribe(&pcm, &locale, &hints).await {
                         Ok(transcript) => transcript.text,

@@ -39,8 +39,6 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard_media::amd::{AmdConfig, AmdResult, AmdVerdict, AnsweringMachineDetector, Beep};
 use switchyard_media::leg::{LegCommand, LegEvent, MediaLeg};
-use switchyard_runtime::flow::Flow;
-use switchyard_runtime::host::registry_parse_use;
 use switchyard_runtime::policy::evidence::{EvidenceHeader, EvidenceItem, EvidenceLog};
 use switchyard_runtime::policy::outbound::{DoNotCallList, OutboundRequest, check_outbound};
 use switchyard_sip::{DialError, DialOptions, SipServer};
@@ -434,36 +432,14 @@ async fn run(state: AppState, tenant: TenantId, placement: Placement, sip: SipSe
     }
 }
 
-/// Compiles the plugins the flow (and its sub-flows) use, where they were
-/// loaded lazily and nobody has stepped them yet.
+/// Compiles the flow set and every plugin it uses while the call rings
+/// (`live_calls::compile`, which the call's own open repeats and then
+/// finds done), so a person who says "hello?" does not wait for it.
 async fn warm(state: AppState, tenant: TenantId, flow: LoadedFlow) {
-    let registry = match crate::live_calls::registry_for(&state, &tenant, &flow).await {
-        Ok(registry) => registry,
-        Err(error) => {
-            tracing::debug!(error = format!("{error:#}"), "no plugins to warm");
-            return;
-        }
-    };
-    let mut plugins = Vec::new();
-    for document in std::iter::once(&flow.document).chain(flow.documents.values()) {
-        let Ok(parsed) = serde_json::from_str::<Flow>(document) else {
-            continue;
-        };
-        for node in parsed.nodes.values() {
-            if let Some(plugin) =
-                registry_parse_use(&node.uses).and_then(|(name, major)| registry.get(name, major))
-            {
-                plugins.push(plugin.clone());
-            }
-        }
+    if let Err(error) = crate::live_calls::compile(&state, &tenant, &flow).await {
+        // The call's open will say so; nothing to warm meanwhile.
+        tracing::debug!(error = error.message, "no plugins to warm");
     }
-    let _ = tokio::task::spawn_blocking(move || {
-        for plugin in plugins {
-            // A module that does not compile fails its node's step, as ever.
-            let _ = plugin.prepare();
-        }
-    })
-    .await;
 }
 
 /// The outcome of a call that never connected, and why in words (without

@@ -19,13 +19,21 @@ async fn caller_says(text: &str) -> Vec<i16> {
         .to_vec()
 }
 
+/// What the default adapter hears when a caller says `said` at a menu
+/// expecting `menu`.
+async fn heard_at_menu(said: &str, menu: &[&str]) -> Transcript {
+    let pcm = caller_says(said).await;
+    Pocketsphinx::default()
+        .transcribe(&pcm, "en-US", &words(menu))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn pocketsphinx_hears_each_menu_word_espeak_says_at_8khz() {
-    let stt = Pocketsphinx::default();
-    let menu = words(&["sales", "support", "billing"]);
-    for word in ["sales", "support", "billing"] {
-        let pcm = caller_says(word).await;
-        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+    let menu = ["sales", "support", "billing"];
+    for word in menu {
+        let heard = heard_at_menu(word, &menu).await;
         assert_eq!(heard.text, word, "espeak-ng said {word:?}");
         assert_eq!(heard.confidence, None);
     }
@@ -35,25 +43,19 @@ async fn pocketsphinx_hears_each_menu_word_espeak_says_at_8khz() {
 async fn an_unrelated_word_at_a_three_word_menu_is_a_no_match() {
     // Before the garbage model, each of these came back as `sales`,
     // `support` or `billing`.
-    let stt = Pocketsphinx::default();
-    let menu = words(&["sales", "support", "billing"]);
     for word in ["banana", "elephant", "tomorrow"] {
-        let pcm = caller_says(word).await;
-        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+        let heard = heard_at_menu(word, &["sales", "support", "billing"]).await;
         assert_eq!(heard, Transcript::no_match(), "espeak-ng said {word:?}");
     }
 }
 
 #[tokio::test]
 async fn an_unrelated_sentence_at_a_three_word_menu_is_a_no_match() {
-    let stt = Pocketsphinx::default();
-    let menu = words(&["sales", "support", "billing"]);
     for sentence in [
         "I would like to talk to a human being please",
         "can you hear me",
     ] {
-        let pcm = caller_says(sentence).await;
-        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+        let heard = heard_at_menu(sentence, &["sales", "support", "billing"]).await;
         assert_eq!(heard, Transcript::no_match(), "espeak-ng said {sentence:?}");
     }
 }
@@ -64,11 +66,8 @@ async fn every_word_of_a_twelve_word_menu_is_still_heard_beside_the_garbage_mode
         "sales", "support", "billing", "operator", "agent", "yes", "no", "repeat", "cancel",
         "account", "balance", "payment",
     ];
-    let stt = Pocketsphinx::default();
-    let expected = words(&menu);
     for word in menu {
-        let pcm = caller_says(word).await;
-        let heard = stt.transcribe(&pcm, "en-US", &expected).await.unwrap();
+        let heard = heard_at_menu(word, &menu).await;
         assert_eq!(heard.text, word, "espeak-ng said {word:?}");
     }
 }
@@ -77,11 +76,9 @@ async fn every_word_of_a_twelve_word_menu_is_still_heard_beside_the_garbage_mode
 async fn a_menu_word_said_with_a_word_of_the_garbage_vocabulary_is_still_heard() {
     // `one` and `card` are in the garbage vocabulary; a menu that expects
     // them must still hear them, and `card` in a phrase as well.
-    let stt = Pocketsphinx::default();
-    let menu = words(&["one", "two", "credit card"]);
-    for said in ["one", "two", "credit card"] {
-        let pcm = caller_says(said).await;
-        let heard = stt.transcribe(&pcm, "en-US", &menu).await.unwrap();
+    let menu = ["one", "two", "credit card"];
+    for said in menu {
+        let heard = heard_at_menu(said, &menu).await;
         assert_eq!(heard.text, said, "espeak-ng said {said:?}");
     }
 }
