@@ -145,13 +145,13 @@ run_switchyard() {
   log "switchyard N=$n client=$CLIENT cores=$CORES (load $lb)"
   local url="ws://127.0.0.1:$HTTP_PORT/v1/media-stream?token=$TOKEN_DTMF"
   if [ "$CLIENT" = python ]; then
-    "${NICE[@]}" "${CLIENT_PIN[@]}" "$PY" "$PIPECAT_DIR/loadclient.py" -n "$n" --duration "$DURATION" \
+    "${CLIENT_NICE_CMD[@]}" "${CLIENT_PIN[@]}" "$PY" "$PIPECAT_DIR/loadclient.py" -n "$n" --duration "$DURATION" \
       --warmup "$WARMUP" --url "$url" --speech "$AUDIO/speech.ulaw" --server-pid "$SERVER_PID" \
       --prompt-frames 1 --out "$out" >/dev/null || log "client failed for N=$n"
   else
     local marks=()
     [ "$ECHO_MARKS" = 1 ] && marks=(--echo-marks)
-    "${NICE[@]}" "${CLIENT_PIN[@]}" "$BENCH_BIN/bench_media_stream" load -n "$n" --duration "$DURATION" \
+    "${CLIENT_NICE_CMD[@]}" "${CLIENT_PIN[@]}" "$BENCH_BIN/bench_media_stream" load -n "$n" --duration "$DURATION" \
       --warmup "$WARMUP" --url "$url" --speech "$AUDIO/speech.ulaw" --server-pid "$SERVER_PID" \
       --prompt-frames 1 --threads 1 "${marks[@]}" --out "$out" >/dev/null || log "client failed for N=$n"
   fi

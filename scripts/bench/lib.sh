@@ -13,6 +13,9 @@
 #   BENCH_NICE    e.g. -10: run server, SIPp and load clients at this nice
 #                 value, so that builds sharing the machine take less of
 #                 their CPU
+#   CLIENT_NICE   the nice value of the media-stream load clients alone
+#                 [BENCH_NICE]; e.g. -15 with BENCH_NICE=-5 so that the
+#                 client's own lateness does not count against the server
 #   PEER_WRAP     how the RTP peer runs [empty: like any process]; e.g.
 #                 "chrt -f 50" for exact timestamps on a machine with cores
 #                 to spare (on 2 cores a real-time peer preempts the server
@@ -41,6 +44,10 @@ BENCH_PIDS=()
 NICE=()
 if [ -n "${BENCH_NICE:-}" ]; then
   NICE=(nice -n "$BENCH_NICE")
+fi
+CLIENT_NICE_CMD=("${NICE[@]}")
+if [ -n "${CLIENT_NICE:-}" ]; then
+  CLIENT_NICE_CMD=(nice -n "$CLIENT_NICE")
 fi
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }

@@ -30,6 +30,7 @@
 //! assert_eq!(media.pcm(), vec![0; 4]);
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use base64::Engine as _;
@@ -277,7 +278,7 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, TwilioError> {
     let wire: Wire = serde_json::from_str(text).map_err(|e| TwilioError::Json(e.to_string()))?;
     let event = wire.event.ok_or(TwilioError::NoEvent)?;
     let missing = |event, field| TwilioError::MissingField { event, field };
-    Ok(match event.as_str() {
+    Ok(match &*event {
         "connected" => Inbound::Connected(Connected {
             protocol: wire.protocol.ok_or(missing("connected", "protocol"))?,
             version: wire.version.ok_or(missing("connected", "version"))?,
@@ -315,7 +316,7 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, TwilioError> {
             Inbound::Media(Media {
                 sequence_number,
                 stream_sid,
-                track: media.track.unwrap_or_else(|| "inbound".to_owned()),
+                track: media.track.map_or_else(|| "inbound".to_owned(), Cow::into_owned),
                 chunk: number(media.chunk, "media.chunk")?
                     .ok_or(missing("media", "media.chunk"))?,
                 timestamp_ms: number(media.timestamp, "media.timestamp")?
@@ -365,15 +366,49 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, TwilioError> {
     })
 }
 
-/// A string or a number on the wire (Twilio sends counters as strings).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Numberish {
-    Text(String),
+/// A string or a number on the wire (Twilio sends counters as strings),
+/// borrowed from the message where it can be. Read by hand rather than as
+/// an untagged enum, which would buffer every counter of every `media`
+/// message (three per 20 ms frame) before trying each variant.
+enum Numberish<'a> {
+    Text(Cow<'a, str>),
     Number(u64),
 }
 
-fn number(value: Option<Numberish>, field: &'static str) -> Result<Option<u64>, TwilioError> {
+impl<'de: 'a, 'a> Deserialize<'de> for Numberish<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Numberish<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number, or a string holding one")
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Numberish::Number(n))
+            }
+            // Negative and fractional numbers are kept as text, so the
+            // error names the field and the value.
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(match u64::try_from(n) {
+                    Ok(n) => Numberish::Number(n),
+                    Err(_) => Numberish::Text(Cow::Owned(n.to_string())),
+                })
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(Numberish::Text(Cow::Owned(n.to_string())))
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Numberish::Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Numberish::Text(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+fn number(value: Option<Numberish<'_>>, field: &'static str) -> Result<Option<u64>, TwilioError> {
     match value {
         None => Ok(None),
         Some(Numberish::Number(n)) => Ok(Some(n)),
@@ -394,14 +429,19 @@ fn number(value: Option<Numberish>, field: &'static str) -> Result<Option<u64>, 
 /// field an event is missing.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Wire {
-    event: Option<String>,
-    sequence_number: Option<Numberish>,
+struct Wire<'a> {
+    // Borrowed from the message where no escape forces a copy: a `media`
+    // message, 50 a second per stream, then allocates only what it keeps.
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sequence_number: Option<Numberish<'a>>,
     stream_sid: Option<String>,
     protocol: Option<String>,
     version: Option<String>,
     start: Option<WireStart>,
-    media: Option<WireMedia>,
+    #[serde(borrow)]
+    media: Option<WireMedia<'a>>,
     dtmf: Option<WireDtmf>,
     mark: Option<WireMark>,
     stop: Option<WireStop>,
@@ -419,11 +459,15 @@ struct WireStart {
 }
 
 #[derive(Deserialize)]
-struct WireMedia {
-    track: Option<String>,
-    chunk: Option<Numberish>,
-    timestamp: Option<Numberish>,
-    payload: Option<String>,
+struct WireMedia<'a> {
+    #[serde(borrow)]
+    track: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    chunk: Option<Numberish<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<Numberish<'a>>,
+    #[serde(borrow)]
+    payload: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -742,7 +786,7 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        let cases: [(&str, &str); 14] = [
+        let cases: [(&str, &str); 17] = [
             ("", "malformed message: expected a JSON object"),
             (
                 "[\"connected\",null,null,\"Call\",\"1\"]",
@@ -793,6 +837,18 @@ mod tests {
                 r#"{"event":"mark","streamSid":5,"mark":{"name":"x"}}"#,
                 "malformed message: invalid type: integer `5`, expected a string at line 1 column 29",
             ),
+            (
+                r#"{"event":"mark","sequenceNumber":-3,"streamSid":"MZ1","mark":{"name":"x"}}"#,
+                "sequenceNumber is not a whole number: \"-3\"",
+            ),
+            (
+                r#"{"event":"media","streamSid":"MZ1","media":{"chunk":1.5,"timestamp":"0","payload":""}}"#,
+                "media.chunk is not a whole number: \"1.5\"",
+            ),
+            (
+                r#"{"event":"media","streamSid":"MZ1","media":{"chunk":[1],"timestamp":"0","payload":""}}"#,
+                "malformed message: invalid type: sequence, expected a whole number, or a string holding one at line 1 column 53",
+            ),
         ];
         for (text, message) in cases {
             assert_eq!(
@@ -817,6 +873,18 @@ mod tests {
             (Some(7), 9, 180)
         );
         assert!(m.payload.is_empty());
+        // Escapes (here `\/` and `\u0031`) make serde copy a string rather
+        // than borrow it; the message reads the same.
+        let escaped = r#"{"event":"media","sequenceNumber":"\u0037","streamSid":"MZ1",
+            "media":{"track":"in\/bound","chunk":"9","timestamp":"1\u00380","payload":"\/w=="}}"#;
+        let Inbound::Media(m) = parse_inbound(escaped).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (m.sequence_number, m.chunk, m.timestamp_ms, m.track.as_str()),
+            (Some(7), 9, 180, "in/bound")
+        );
+        assert_eq!(m.payload, [0xff]);
         assert!(matches!(
             parse_inbound(r#"{"event":"stop","streamSid":"MZ1"}"#).unwrap(),
             Inbound::Stop(Stop { call_sid: None, .. })

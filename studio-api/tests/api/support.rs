@@ -40,6 +40,40 @@ pub async fn fresh_postgres_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Drops the database `url` names (made by [`fresh_postgres_database`]),
+/// ending any connection still open to it. Best effort: a database left
+/// behind is dropped by the next `scripts/postgres.sh`.
+fn drop_postgres_database(url: &str) {
+    let Some((base, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if !name.starts_with("sy_test_") {
+        return;
+    }
+    let (base, name) = (base.to_owned(), name.to_owned());
+    // Drop runs inside the test's runtime, which cannot be blocked on: a
+    // thread of its own, with its own runtime, does the work.
+    let dropped = std::thread::spawn(move || {
+        use sqlx::Connection;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+                .await
+                .ok()?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .ok()
+        })
+    });
+    let _ = dropped.join();
+}
+
 /// A running server with its admin key.
 pub struct TestServer {
     pub base: String,
@@ -187,6 +221,16 @@ impl TestServer {
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    /// Each PostgreSQL test server has a database of its own; without this,
+    /// every run of the suite left a hundred behind.
+    fn drop(&mut self) {
+        if self.backend == Backend::Postgres {
+            drop_postgres_database(&self.database_url);
         }
     }
 }
