@@ -316,7 +316,9 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, TwilioError> {
             Inbound::Media(Media {
                 sequence_number,
                 stream_sid,
-                track: media.track.map_or_else(|| "inbound".to_owned(), Cow::into_owned),
+                track: media
+                    .track
+                    .map_or_else(|| "inbound".to_owned(), Cow::into_owned),
                 chunk: number(media.chunk, "media.chunk")?
                     .ok_or(missing("media", "media.chunk"))?,
                 timestamp_ms: number(media.timestamp, "media.timestamp")?
