@@ -9,6 +9,8 @@
 //! cargo run --release -p switchyard-runtime --example step_loop -- 200000 path/to/say.wasm
 //! # the same Rust function called natively, with the same JSON round trip:
 //! cargo run --release -p switchyard-runtime --example step_loop -- 200000 native
+//! # a new wasmtime store for every step (no store cache):
+//! STEPS_PER_STORE=1 cargo run --release -p switchyard-runtime --example step_loop -- 200000
 //! ```
 //!
 //! It prints the steps per second of the loop; take differences of two step
@@ -75,6 +77,14 @@ fn load_say(path: Option<&str>) -> Arc<Plugin> {
         .and_then(|s| s.parse().ok())
     {
         config.max_concurrent_instances = slots;
+    }
+    // `STEPS_PER_STORE=1`: a new wasmtime store for every step, as before
+    // the store cache, to compare the two (valgrind fits 2 with POOL_SLOTS=2).
+    if let Some(steps) = std::env::var("STEPS_PER_STORE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.steps_per_store = steps;
     }
     let host = PluginHost::new(config).expect("host");
     match path {

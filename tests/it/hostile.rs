@@ -229,6 +229,40 @@ fn the_handwritten_wat_plugin_speaks_the_abi() {
     assert_eq!(result.logs[0].message, "hello.wat stepping");
 }
 
+/// The host reuses wasmtime stores between steps (see `wasm_host::StoreCache`);
+/// each step must still start from a fresh instance, including after a step
+/// that trapped or grew its memory. `remember.wat` sets a global and a byte
+/// of memory in every step and says "stale" if it finds either set.
+#[test]
+fn no_step_sees_what_an_earlier_step_left() {
+    let plugin = load_wat("remember.wat").unwrap();
+    let padded = |n: usize| input(json!({"pad": "x".repeat(n)}));
+    for round in 0..64 {
+        let (step_input, traps) = match round % 4 {
+            0 | 1 => (input(json!({})), false),
+            2 => (padded(400), true),
+            _ => (padded(800), false),
+        };
+        let output = plugin.step(&step_input).output;
+        if traps {
+            assert_eq!(
+                output.unwrap_err().code,
+                StepErrorCode::Trap,
+                "round {round}"
+            );
+        } else {
+            assert_eq!(
+                output.unwrap().actions,
+                vec![Action::Say {
+                    text: "fresh".into(),
+                    barge_in: true
+                }],
+                "round {round}"
+            );
+        }
+    }
+}
+
 /// A flow whose first node runs `plugin_use`, with an `on_error` fallback.
 fn flow_with(plugin_use: &str) -> String {
     json!({

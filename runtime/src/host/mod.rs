@@ -68,6 +68,10 @@ pub struct HostConfig {
     /// Instances that may run at the same moment (pool slots); steps are
     /// short, so this bounds parallelism, not the number of calls.
     pub max_concurrent_instances: u32,
+    /// Steps one wasmtime `Store` serves, each in a fresh instance of its
+    /// own (see `wasm_host::StoreCache`); the pool gets slots for the
+    /// finished instances that idle stores hold. 0 or 1: a store per step.
+    pub steps_per_store: u32,
     /// Rhai: operations per step.
     pub rhai_max_operations: u64,
     /// Rhai: function call depth.
@@ -93,6 +97,7 @@ impl Default for HostConfig {
             log_bytes: 16 << 10,
             memory_keep_resident_bytes: 2 << 20,
             max_concurrent_instances: 128,
+            steps_per_store: 8,
             rhai_max_operations: 200_000,
             rhai_max_call_levels: 32,
             rhai_max_string_bytes: 64 << 10,

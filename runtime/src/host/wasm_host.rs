@@ -27,6 +27,9 @@ const STEP_EXPORT: &str = "switchyard_step";
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Idle stores kept for the next steps: about one per thread that steps.
+const CACHED_STORES: usize = 4;
+
 /// The shared wasmtime engine, linker and module cache.
 pub(super) struct WasmEngine {
     engine: Engine,
@@ -37,15 +40,26 @@ pub(super) struct WasmEngine {
     /// Names the engine configuration in cache file names, so a changed
     /// wasmtime or configuration never loads an incompatible artefact.
     engine_key: String,
+    stores: Arc<StoreCache>,
     _ticker: EpochTicker,
 }
 
 impl WasmEngine {
     pub(super) fn new(host: &HostConfig) -> Result<Self, LoadError> {
+        // Cached stores hold the finished instances of their earlier steps
+        // until they are dropped: slots for those come on top of the
+        // instances that may run at once.
+        let reuse = host.steps_per_store > 1;
+        let slots = host.max_concurrent_instances
+            + if reuse {
+                CACHED_STORES as u32 * host.steps_per_store
+            } else {
+                0
+            };
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(host.max_concurrent_instances)
-            .total_memories(host.max_concurrent_instances)
-            .total_tables(host.max_concurrent_instances)
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
             .max_memory_size(host.memory_bytes as usize)
             // Keep the first pages of a slot mapped between instances and reset
             // them by scanning for dirty pages instead of unmapping: the main
@@ -71,6 +85,7 @@ impl WasmEngine {
             _ticker: EpochTicker::start(&engine),
             engine_key: format!("{:016x}", hasher.finish()),
             disk_cache: host.module_cache_dir.clone(),
+            stores: Arc::new(StoreCache::new(&engine, host.steps_per_store)),
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
@@ -109,7 +124,7 @@ impl WasmEngine {
             .instantiate_pre(&module)
             .map_err(|e| LoadError::Compile(e.to_string()))?;
         let module = Arc::new(WasmModule {
-            engine: self.engine.clone(),
+            stores: self.stores.clone(),
             pre,
             exports,
         });
@@ -251,7 +266,7 @@ fn check_exports(module: &Module) -> Result<(), LoadError> {
 
 /// A compiled, checked, pre-linked module.
 pub(super) struct WasmModule {
-    engine: Engine,
+    stores: Arc<StoreCache>,
     pre: InstancePre<StepState>,
     exports: Exports,
 }
@@ -275,6 +290,96 @@ struct StepState {
     violation: Option<StepError>,
     /// The instance's memory, for host functions.
     memory: Option<Memory>,
+    /// Whether this step's instance grew its memory past its initial size
+    /// (such a store is not reused: it would keep that memory).
+    grew: bool,
+}
+
+impl StepState {
+    fn new(limits: StepLimits) -> Self {
+        StepState {
+            limits,
+            output: None,
+            logs: Vec::new(),
+            log_bytes: 0,
+            violation: None,
+            memory: None,
+            grew: false,
+        }
+    }
+}
+
+/// Stores kept between steps.
+///
+/// Every step still runs in a fresh instance: its own memory (from the
+/// pool, reset to the module's image), globals and table. What is reused is
+/// the `Store` that holds instances, whose creation, module registration and
+/// teardown were about a fifth of an empty step. A store takes
+/// `HostConfig::steps_per_store` steps' instances, one after the other, and
+/// is then dropped, which returns their pool slots. A store is dropped at once
+/// after a step that failed in any way or grew its memory, so a trap, a
+/// limit or a big heap never outlives its step. Instances in one store
+/// cannot reach each other: the host links nothing between them, and the
+/// host functions read only the memory of the step that is running (set
+/// before each instantiation, cleared after).
+struct StoreCache {
+    engine: Engine,
+    /// Steps a store serves; at most 1 turns the cache off.
+    steps_per_store: u32,
+    idle: Mutex<Vec<CachedStore>>,
+}
+
+struct CachedStore {
+    store: Store<StepState>,
+    /// Instances created in this store so far.
+    instances: u32,
+}
+
+impl StoreCache {
+    fn new(engine: &Engine, steps_per_store: u32) -> Self {
+        StoreCache {
+            engine: engine.clone(),
+            steps_per_store,
+            idle: Mutex::new(Vec::with_capacity(CACHED_STORES)),
+        }
+    }
+
+    fn fresh(&self, limits: &StepLimits) -> CachedStore {
+        let mut store = Store::new(&self.engine, StepState::new(*limits));
+        store.limiter(|state| state);
+        store.epoch_deadline_trap();
+        CachedStore {
+            store,
+            instances: 0,
+        }
+    }
+
+    /// An idle store, or a new one.
+    fn take(&self, limits: &StepLimits) -> CachedStore {
+        if self.steps_per_store > 1
+            && let Some(store) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        {
+            return store;
+        }
+        self.fresh(limits)
+    }
+
+    /// Keeps `store` for a later step if it may be reused.
+    fn give_back(&self, store: CachedStore, clean: bool) {
+        if !clean || store.instances >= self.steps_per_store {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < CACHED_STORES {
+            idle.push(store);
+        }
+    }
+
+    /// Drops every idle store, returning their instances' pool slots.
+    fn clear(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(idle);
+    }
 }
 
 impl ResourceLimiter for StepState {
@@ -284,6 +389,8 @@ impl ResourceLimiter for StepState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Instantiation asks for the initial size with `current` 0.
+        self.grew |= current > 0;
         if desired as u64 > self.limits.memory_bytes {
             let error = StepError::new(
                 StepErrorCode::MemoryLimit,
@@ -389,27 +496,38 @@ fn host_log(
 
 impl WasmModule {
     pub(super) fn step(&self, input: &StepInput, limits: &StepLimits) -> StepResult {
-        let mut store = Store::new(
-            &self.engine,
-            StepState {
-                limits: *limits,
-                output: None,
-                logs: Vec::new(),
-                log_bytes: 0,
-                violation: None,
-                memory: None,
-            },
-        );
-        store.limiter(|state| state);
-        // One tick of slack: the current tick may be about to end.
-        store.set_epoch_deadline(limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
-        store.epoch_deadline_trap();
-        let output = self.run(&mut store, input);
-        let state = store.into_data();
-        StepResult {
-            output,
-            logs: state.logs,
+        let mut cached = self.stores.take(limits);
+        let mut output = self.step_in(&mut cached, input, limits);
+        if matches!(&output, Err(e) if e.code == StepErrorCode::HostBusy) {
+            // Idle stores and this one may be holding the slots that are
+            // missing: drop them and try once more in a new store.
+            self.stores.clear();
+            cached = self.stores.fresh(limits);
+            output = self.step_in(&mut cached, input, limits);
         }
+        let state = cached.store.data_mut();
+        let logs = std::mem::take(&mut state.logs);
+        let clean = output.is_ok() && !state.grew;
+        state.memory = None;
+        state.output = None;
+        self.stores.give_back(cached, clean);
+        StepResult { output, logs }
+    }
+
+    /// Runs one step in a fresh instance inside `cached`'s store.
+    fn step_in(
+        &self,
+        cached: &mut CachedStore,
+        input: &StepInput,
+        limits: &StepLimits,
+    ) -> Result<StepOutput, StepError> {
+        *cached.store.data_mut() = StepState::new(*limits);
+        cached.instances += 1;
+        // One tick of slack: the current tick may be about to end.
+        cached
+            .store
+            .set_epoch_deadline(limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1);
+        self.run(&mut cached.store, input)
     }
 
     fn run(
