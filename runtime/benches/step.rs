@@ -1,5 +1,6 @@
 //! One plugin step, three ways: the bundled `say` plugin as WebAssembly (a
-//! fresh instance per step, JSON in and out), the same plugin as a Rhai
+//! fresh instance per step, JSON in and out; also with a new wasmtime store
+//! per step, as before the host's store cache), the same plugin as a Rhai
 //! script, and the same Rust function called natively with the same JSON
 //! round trip.
 //!
@@ -30,6 +31,20 @@ fn steps(c: &mut Criterion) {
         PluginPackage::from_parts(manifest.as_bytes(), include_bytes!("say.rhai").to_vec())
             .expect("package");
     let say_rhai = host.load(&rhai_package, true).expect("rhai say loads");
+    // The same plugin on a host without the store cache: a new wasmtime
+    // store for every step, as before it.
+    let host_per_step = PluginHost::new(HostConfig {
+        steps_per_store: 1,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let say_store_per_step = host_per_step
+        .bundled_registry()
+        .expect("bundled plugins")
+        .get("say", 1)
+        .expect("say@1")
+        .clone();
+    say_store_per_step.prepare().expect("say compiles");
     let input = common::say_input();
     let with_vars = common::say_input_with_vars();
     assert_eq!(
@@ -49,6 +64,9 @@ fn steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("say-step");
     group.bench_function("wasm", |b| {
         b.iter(|| black_box(say.step(black_box(&input))))
+    });
+    group.bench_function("wasm-store-per-step", |b| {
+        b.iter(|| black_box(say_store_per_step.step(black_box(&input))))
     });
     group.bench_function("wasm-with-vars", |b| {
         b.iter(|| black_box(say.step(black_box(&with_vars))))

@@ -314,7 +314,7 @@ impl StepState {
 /// Every step still runs in a fresh instance: its own memory (from the
 /// pool, reset to the module's image), globals and table. What is reused is
 /// the `Store` that holds instances, whose creation, module registration and
-/// teardown were about a fifth of an empty step. A store takes
+/// teardown were about a tenth of a `say` step. A store takes
 /// `HostConfig::steps_per_store` steps' instances, one after the other, and
 /// is then dropped, which returns their pool slots. A store is dropped at once
 /// after a step that failed in any way or grew its memory, so a trap, a
