@@ -166,10 +166,41 @@ pub fn now_ms() -> i64 {
 
 /// A new id: `PREFIX_` + 12 hex digits of milliseconds + 16 random hex
 /// digits, so ids sort by creation time and cannot be guessed.
+///
+/// Within one process ids also sort in the order they were made: an id made
+/// in the same millisecond as the one before (or while the clock stepped
+/// back) takes that millisecond and a random part larger by a random step,
+/// like a monotonic ULID. Lists ordered by id (the audit log, its pages)
+/// keep the order of events that share a millisecond.
 pub fn new_id(prefix: &str) -> String {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).expect("the OS random source is available");
-    format!("{prefix}_{:012x}{}", now_ms(), hex::encode(random))
+    static LAST: std::sync::Mutex<(i64, u64)> = std::sync::Mutex::new((0, 0));
+    let (ms, random) = next_id_parts(
+        &mut LAST.lock().unwrap_or_else(|p| p.into_inner()),
+        now_ms(),
+    );
+    format!("{prefix}_{ms:012x}{random:016x}")
+}
+
+/// The millisecond and random part of the next id, given the last id's and
+/// the clock.
+fn next_id_parts(last: &mut (i64, u64), now: i64) -> (i64, u64) {
+    let fresh = || {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        u64::from_be_bytes(bytes)
+    };
+    let next = if now > last.0 {
+        (now, fresh())
+    } else {
+        let step = 1 + (fresh() >> 32);
+        match last.1.checked_add(step) {
+            Some(random) => (last.0, random),
+            // The random part is spent: borrow the next millisecond.
+            None => (last.0 + 1, fresh() >> 1),
+        }
+    };
+    *last = next;
+    next
 }
 
 /// Whether a sqlx error is a unique-constraint violation, on either backend.
@@ -181,5 +212,31 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
                 || db.message().contains("UNIQUE constraint failed")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn ids_made_in_one_millisecond_sort_in_the_order_they_were_made() {
+        let ids: Vec<String> = (0..2_000).map(|_| new_id("aud")).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids out of order: {ids:?}"
+        );
+        assert!(ids.iter().all(|id| id.len() == "aud_".len() + 28));
+    }
+
+    #[test]
+    fn a_clock_that_steps_back_or_a_spent_millisecond_keeps_ids_in_order() {
+        let mut last = (0, 0);
+        let first = next_id_parts(&mut last, 4_000);
+        let stepped_back = next_id_parts(&mut last, 3_000);
+        assert_eq!(stepped_back.0, 4_000);
+        assert!(stepped_back.1 > first.1);
+        last.1 = u64::MAX;
+        assert_eq!(next_id_parts(&mut last, 4_000).0, 4_001);
     }
 }
