@@ -320,8 +320,8 @@ impl StepState {
 /// after a step that failed in any way or grew its memory, so a trap, a
 /// limit or a big heap never outlives its step. Instances in one store
 /// cannot reach each other: the host links nothing between them, and the
-/// host functions read only the memory of the step that is running (set
-/// before each instantiation, cleared after).
+/// host functions read only the memory of the step that is running (the
+/// whole per-step state is replaced before each instantiation).
 struct StoreCache {
     engine: Engine,
     /// Steps a store serves; at most 1 turns the cache off.
@@ -505,11 +505,10 @@ impl WasmModule {
             cached = self.stores.fresh(limits);
             output = self.step_in(&mut cached, input, limits);
         }
+        // The rest of the state is replaced before the store's next step.
         let state = cached.store.data_mut();
         let logs = std::mem::take(&mut state.logs);
         let clean = output.is_ok() && !state.grew;
-        state.memory = None;
-        state.output = None;
         self.stores.give_back(cached, clean);
         StepResult { output, logs }
     }
